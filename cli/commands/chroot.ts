@@ -1,0 +1,70 @@
+/**
+ * `ami-factory chroot TEMPLATE --image DISK.img`: run the chroot engine on this machine
+ * against a disk image (as a loop device), leaving the provisioned changes in the image.
+ * The same engine runs on chroot hosts against attached EBS volumes.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { loadTemplateFile, TemplateValidationError } from '../../model/index.ts';
+import { runChrootBuild } from '../../worker/chroot/engine.ts';
+import { DEFAULT_HOST_CONFIG } from '../../worker/chroot/host-config.ts';
+import { collectVar, printValidationErrors } from './shared-options.ts';
+
+interface ChrootOptions {
+  image: string;
+  var: Record<string, string>;
+  stateDir: string;
+  mountRoot: string;
+  buildId?: string;
+}
+
+export function registerChrootCommand(program: Command): void {
+  program
+    .command('chroot')
+    .description('provision a local disk image with a template, the way a chroot host provisions an EBS volume')
+    .argument('<template>', 'Packer JSON template (builders[0].type "amazon-chroot")')
+    .requiredOption('--image <file>', 'disk image to provision in place (partitioned or a bare file system)')
+    .option('--var <name=value>', 'set a template variable (repeatable)', collectVar, {})
+    .option('--state-dir <dir>', 'journals, locks and build logs of this host', DEFAULT_HOST_CONFIG.stateDir)
+    .option('--mount-root <dir>', 'directory under which volumes are mounted', DEFAULT_HOST_CONFIG.mountRoot)
+    .option('--build-id <id>', 'name of this build in logs and journals (default: a new UUID)')
+    .action(async (template: string, options: ChrootOptions) => {
+      let request;
+      try {
+        request = await loadTemplateFile(template, { vars: options.var, allowEnv: true, env: process.env });
+      } catch (error) {
+        if (error instanceof TemplateValidationError) {
+          printValidationErrors(template, error);
+          process.exitCode = 2;
+          return;
+        }
+        throw error;
+      }
+      // Ctrl-C or a service stop cancels the build; the engine then cleans up as on any
+      // failure. A second signal is not special: clean-up must finish to leave a clean host.
+      const cancel = new AbortController();
+      const onSignal = (signal: NodeJS.Signals): void => {
+        process.stderr.write(`\n${signal}: cancelling the build and cleaning up\n`);
+        cancel.abort(new Error(`cancelled by ${signal}`));
+      };
+      process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
+      try {
+        const result = await runChrootBuild({
+          signal: cancel.signal,
+          request,
+          source: { kind: 'image', imagePath: resolve(options.image) },
+          host: { stateDir: resolve(options.stateDir), mountRoot: resolve(options.mountRoot) },
+          buildId: options.buildId,
+        });
+        const total = Object.values(result.timings).reduce((a, b) => a + b, 0);
+        process.stdout.write(
+          `Provisioned ${options.image} in ${(total / 1000).toFixed(1)} s (build ${result.buildId}; log ${result.logPath})\n`,
+        );
+      } catch (error) {
+        process.exitCode = 1;
+        process.stderr.write(`Build failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+/**
+ * `ami-factory`: one program for the people who request images and the hosts that build
+ * them. Each command lives in its own module under cli/commands/ and registers itself here.
+ */
+import { Command } from 'commander';
+import { registerValidateCommand } from './commands/validate.ts';
+import { registerChrootCommand } from './commands/chroot.ts';
+
+const program = new Command('ami-factory')
+  .description('Build EBS-backed AMIs the chroot way: no build instance is launched.')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    // Usage errors exit 2 like validation errors; --help and --version exit 0.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+registerValidateCommand(program);
+registerChrootCommand(program);
+
+await program.parseAsync(process.argv);

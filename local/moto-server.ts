@@ -1,0 +1,87 @@
+/**
+ * The local AWS: a moto server on loopback, with real state machine execution switched on.
+ * Everything the factory does locally goes through it over the real AWS wire protocol.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const repoRoot = resolve(import.meta.dirname, '..');
+/** Installed by scripts/setup.sh from requirements-dev.txt (pinned moto). */
+export const pythonToolsBin = join(repoRoot, '.cache', 'venv', 'bin');
+
+export interface MotoServer {
+  endpoint: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolvePort(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+/** Starts moto on a free loopback port and waits until it answers. */
+export async function startMotoServer(options: { port?: number } = {}): Promise<MotoServer> {
+  const binary = join(pythonToolsBin, 'moto_server');
+  if (!existsSync(binary)) {
+    throw new Error(`moto is not installed (${binary} is missing): run scripts/setup.sh first`);
+  }
+  const port = options.port ?? (await freePort());
+  const endpoint = `http://127.0.0.1:${port}`;
+  const process: ResultPromise = execa(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+    reject: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    // The state machine interpreter calls aws-sdk integrations back into this server.
+    env: { MOTO_PORT: String(port) },
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const response = await fetch(`${endpoint}/moto-api/config`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        // Off by default, and it must be on before any state machine is created.
+        body: JSON.stringify({ stepfunctions: { execute_state_machine: true } }),
+      });
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (process.exitCode !== undefined || Date.now() > deadline) {
+      process.kill();
+      throw new Error(`moto server did not start on ${endpoint}`);
+    }
+    await sleep(100);
+  }
+  return {
+    endpoint,
+    port,
+    async stop() {
+      process.kill('SIGTERM');
+      await process;
+    },
+  };
+}
+
+/** Client settings for the local AWS: fixed test credentials that moto accepts. */
+export function localAwsClientConfig(endpoint: string, region = 'us-east-1') {
+  return {
+    endpoint,
+    region,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The build request: a Packer `amazon-chroot` template after parsing, rendering and
+ * validation. Option names stay Packer's (snake_case) so a reader can hold this file next
+ * to Packer's documentation. Every default is applied; functions, worker and CLI receive
+ * this shape and never re-parse the template.
+ */
+
+/** One `chroot_mounts` entry: [fstype, source, mountpoint inside the chroot]. */
+export type ChrootMount = readonly [fstype: string, source: string, mountpoint: string];
+
+export interface BlockDeviceMapping {
+  device_name: string;
+  delete_on_termination?: boolean;
+  encrypted?: boolean;
+  iops?: number;
+  kms_key_id?: string;
+  no_device?: boolean;
+  snapshot_id?: string;
+  throughput?: number;
+  virtual_name?: string;
+  volume_type?: string;
+  volume_size?: number;
+}
+
+export interface SourceAmiFilter {
+  filters: Record<string, string>;
+  owners: string[];
+  most_recent: boolean;
+  /** Let deprecated images match (DescribeImages IncludeDeprecated). Defaults to false. */
+  include_deprecated?: boolean;
+}
+
+export type BootMode = 'legacy-bios' | 'uefi' | 'uefi-preferred';
+export type Architecture = 'x86_64' | 'arm64' | 'i386' | 'x86_64_mac' | 'arm64_mac';
+export type VirtualizationType = 'hvm' | 'paravirtual';
+export type VolumeType = 'standard' | 'io1' | 'io2' | 'gp2' | 'gp3' | 'sc1' | 'st1';
+
+/**
+ * Fields documented as templates that are rendered on the chroot host (they need
+ * `{{.Device}}`, `{{.MountPath}}` or `{{.Command}}`) stay unrendered strings here, with
+ * every other template function already applied; see `renderHostTemplate`.
+ */
+export interface AmazonChrootConfig {
+  type: 'amazon-chroot';
+  name: string;
+
+  // AMI
+  ami_name: string;
+  ami_description: string;
+  ami_virtualization_type?: VirtualizationType;
+  ami_architecture?: Architecture;
+  boot_mode?: BootMode;
+  uefi_data?: string;
+  tpm_support?: 'v2.0';
+  ena_support?: boolean;
+  sriov_support: boolean;
+  imds_support?: 'v2.0';
+  tags: Record<string, string>;
+  snapshot_tags: Record<string, string>;
+  force_deregister: boolean;
+  force_delete_snapshot: boolean;
+  encrypt_boot?: boolean;
+  kms_key_id?: string;
+  deprecate_at?: string;
+  deregistration_protection: { enabled: boolean; with_cooldown: boolean };
+  ami_product_codes: string[];
+
+  // Where the AMI goes
+  region?: string;
+  ami_regions: string[];
+  region_kms_key_ids: Record<string, string>;
+  skip_region_validation: boolean;
+  skip_save_build_region: boolean;
+  snapshot_copy_duration_minutes?: number;
+  ami_users: string[];
+  ami_groups: string[];
+  ami_org_arns: string[];
+  ami_ou_arns: string[];
+  snapshot_users: string[];
+  snapshot_groups: string[];
+
+  // Source
+  source_ami?: string;
+  source_ami_filter?: SourceAmiFilter;
+  from_scratch: boolean;
+  root_device_name?: string;
+  ami_block_device_mappings: BlockDeviceMapping[];
+
+  // Chroot (host side)
+  chroot_mounts: ChrootMount[];
+  copy_files: string[];
+  /** Host template: `{{.Command}}`. */
+  command_wrapper: string;
+  /** Host template: `{{.Device}}`. Must resolve inside the host's mount root. */
+  mount_path: string;
+  mount_options: string[];
+  /** "0" mounts the whole device, "N" its N-th partition. */
+  mount_partition: string;
+  /** Host templates: `{{.Device}}`. */
+  pre_mount_commands: string[];
+  /** Host templates: `{{.Device}}`, `{{.MountPath}}`. */
+  post_mount_commands: string[];
+  device_path?: string;
+  nvme_device_path?: string;
+
+  // Volume
+  root_volume_size?: number;
+  root_volume_type?: VolumeType;
+  root_volume_tags: Record<string, string>;
+  root_volume_encrypt_boot?: boolean;
+  root_volume_kms_key_id?: string;
+
+  // Client behaviour the factory honours (credentials are refused, see validation)
+  max_retries?: number;
+  aws_polling?: { delay_seconds?: number; max_attempts?: number };
+}
+
+export interface ShellProvisioner {
+  type: 'shell';
+  /** Index in the template's `provisioners` array, for error messages and logs. */
+  index: number;
+  /** Inline commands, written to one script behind `inline_shebang`. */
+  inline?: string[];
+  /** Absolute paths on the machine that loaded the template. */
+  scripts: string[];
+  environment_vars: string[];
+  env: Record<string, string>;
+  /** Template: `{{.Vars}}`, `{{.Path}}`. */
+  execute_command: string;
+  inline_shebang: string;
+  /** Where scripts are uploaded inside the chroot. */
+  remote_folder: string;
+  remote_file?: string;
+  skip_clean: boolean;
+  valid_exit_codes: number[];
+  pause_before_ms: number;
+  timeout_ms?: number;
+  max_retries: number;
+}
+
+export interface FileProvisioner {
+  type: 'file';
+  index: number;
+  /** Absolute host paths; a directory source ending in "/" copies its contents. */
+  sources: string[];
+  content?: string;
+  /** Path inside the chroot. */
+  destination: string;
+}
+
+export type Provisioner = ShellProvisioner | FileProvisioner;
+
+export interface BuildRequest {
+  builder: AmazonChrootConfig;
+  provisioners: Provisioner[];
+  /** Values of `sensitive-variables`: masked wherever the factory logs or prints. */
+  sensitive_values: string[];
+  /**
+   * Every declared variable's final value (overrides applied, `{{env}}` and other functions
+   * rendered). Passed back as `vars`, it reproduces this request without the environment.
+   */
+  variables_used: Record<string, string>;
+}
+
+/** One validation problem: the field path (`builders[0].chroot_mounts[2]`) and why. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
