@@ -48,6 +48,8 @@ export async function startMotoServer(options: { port?: number } = {}): Promise<
     // The state machine interpreter calls aws-sdk integrations back into this server.
     env: { MOTO_PORT: String(port) },
   });
+  const state = { exited: false };
+  void process.then(() => (state.exited = true));
   const deadline = Date.now() + 30_000;
   for (;;) {
     try {
@@ -61,7 +63,7 @@ export async function startMotoServer(options: { port?: number } = {}): Promise<
     } catch {
       // not listening yet
     }
-    if (process.exitCode !== undefined || Date.now() > deadline) {
+    if (state.exited || Date.now() > deadline) {
       process.kill();
       throw new Error(`moto server did not start on ${endpoint}`);
     }

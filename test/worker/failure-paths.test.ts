@@ -29,10 +29,10 @@ async function startCliBuild(template: string, image: string, host: HostConfig, 
     ['cli/main.ts', 'chroot', template, '--image', image, '--state-dir', host.stateDir, '--mount-root', host.mountRoot],
     { cwd: join(import.meta.dirname, '../..'), reject: false, preferLocal: true, stdout: { file: output }, stderr: { file: output } },
   );
-  let exited = false;
-  void cli.then(() => (exited = true));
+  const state = { exited: false };
+  void cli.then(() => (state.exited = true));
   for (let waited = 0; !(await readFile(output, 'utf8').catch(() => '')).includes('provisioning-started'); waited += 50) {
-    if (waited > 60_000 || exited) expect.fail(`the build never started provisioning: ${await readFile(output, 'utf8')}`);
+    if (waited > 60_000 || state.exited) expect.fail(`the build never started provisioning: ${await readFile(output, 'utf8')}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return { cli, output };

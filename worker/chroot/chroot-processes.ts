@@ -62,7 +62,7 @@ async function holdOf(pid: number, path: string): Promise<string | undefined> {
     const target = await link(`/proc/${pid}/${name}`);
     if (target !== undefined && isAtOrUnder(target, path)) return `${name} ${target}`;
   }
-  let fds: string[] = [];
+  let fds: string[];
   try {
     fds = await readdir(`/proc/${pid}/fd`);
   } catch {

@@ -74,7 +74,7 @@ export async function runChrootBuild(options: ChrootBuildOptions): Promise<Chroo
     secrets: options.request.sensitive_values,
   });
   const timings: Record<string, number> = {};
-  let failure: unknown;
+  let failure: Error | undefined;
   let built: BuildContext | undefined;
   try {
     const recovery = await recoverHost(options.host, log);
@@ -89,12 +89,14 @@ export async function runChrootBuild(options: ChrootBuildOptions): Promise<Chroo
       timings[step.name] = performance.now() - started;
     }
   } catch (error) {
-    failure = error;
-    log.step('build', `failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    failure = error instanceof Error ? error : new Error(String(error));
+    log.step('build', `failed: ${failure.message.split('\n')[0] ?? ''}`);
   }
   if (built) {
     const started = performance.now();
-    const failures = await unwind(built.journal, (action) => log.step('cleanup', action));
+    const failures = await unwind(built.journal, (action) => {
+      log.step('cleanup', action);
+    });
     timings.cleanup = performance.now() - started;
     if (failures.length > 0) failure = new CleanupError(failures, failure);
   }

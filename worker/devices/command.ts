@@ -1,9 +1,13 @@
 /**
- * Running the block-device tools (losetup, partx, sfdisk). Their exit codes are part of
- * normal control flow here ("no partition table", "already detached"), so a non-zero exit
- * is returned, not thrown; only a tool that cannot be started at all throws.
+ * Running the short-lived system tools (losetup, partx, sfdisk, mount, umount). Their exit
+ * codes are part of normal control flow here ("no partition table", "already detached"), so
+ * a non-zero exit is returned, not thrown; only a tool that cannot be started at all throws.
+ *
+ * Node's own execFile, not execa: these tools print a line or two and a build runs a dozen
+ * of them, where execa's stream machinery costs ~2 ms a call (measured: 4.2 ms against
+ * 2.5 ms for `true`). Provisioners, whose output streams, go through execa.
  */
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
 
 export interface CommandResult {
   exitCode: number;
@@ -11,16 +15,22 @@ export interface CommandResult {
   stderr: string;
 }
 
-const PACKAGE_OF: Record<string, string> = { sfdisk: 'fdisk', losetup: 'mount', partx: 'util-linux' };
+const PACKAGE_OF: Record<string, string> = { sfdisk: 'fdisk', losetup: 'mount', partx: 'util-linux', mount: 'mount', umount: 'mount' };
 
-export async function runCommand(file: string, args: readonly string[]): Promise<CommandResult> {
-  const result = await execa(file, args, { reject: false, stdin: 'ignore' });
-  if (result.exitCode === undefined) {
-    const pkg = PACKAGE_OF[file];
-    const hint = pkg === undefined ? '' : ` (Debian package ${pkg})`;
-    throw new Error(`${file}${hint} could not be run: ${result.shortMessage}`);
-  }
-  return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr.trim() };
+export function runCommand(file: string, args: readonly string[]): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = (error as (NodeJS.ErrnoException & { code?: unknown }) | null)?.code;
+      if (error && typeof code !== 'number') {
+        const pkg = PACKAGE_OF[file];
+        const hint = pkg === undefined ? '' : ` (Debian package ${pkg})`;
+        reject(new Error(`${file}${hint} could not be run: ${error.message}`));
+        return;
+      }
+      resolve({ exitCode: typeof code === 'number' ? code : 0, stdout, stderr: stderr.trim() });
+    });
+    child.stdin?.end();
+  });
 }
 
 /** Throws, naming the purpose, the command and its stderr, unless the command succeeds. */

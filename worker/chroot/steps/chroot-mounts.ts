@@ -1,9 +1,11 @@
 /**
  * The chroot's own mounts (`chroot_mounts`: proc, sysfs, /dev, devpts, binfmt_misc by
- * default), in order; clean-up unmounts them in reverse. Mount points are resolved inside
- * the image, so an image whose /dev is a symlink cannot redirect a bind mount onto the host.
+ * default), in order. They lie beneath the root mount, whose undo takes down everything
+ * mounted beneath it, deepest first; so they need no journal entry of their own. Mount
+ * points are resolved inside the image, so an image whose /dev is a symlink cannot redirect
+ * a bind mount onto the host.
  */
-import { execa } from 'execa';
+import { runCommand } from '../../devices/command.ts';
 import { mkdir } from 'node:fs/promises';
 import { resolveInImage } from '../path-in-image.ts';
 import { required, type ChrootStep } from '../build-context.ts';
@@ -15,11 +17,10 @@ export const chrootMountsStep: ChrootStep = {
     for (const [index, [fsType, source, mountPoint]] of context.request.builder.chroot_mounts.entries()) {
       const target = await resolveInImage(mountPath, mountPoint);
       await mkdir(target, { recursive: true });
-      await context.journal.record({ kind: 'unmount', mountPoint: target, chrootPath: mountPath });
       const args = fsType === 'bind' ? ['--bind', source, target] : ['-t', fsType, source, target];
-      const result = await execa('mount', args, { reject: false });
+      const result = await runCommand('mount', args);
       if (result.exitCode !== 0) {
-        throw new Error(`chroot_mounts[${index}] (${fsType} ${source} ${mountPoint}): ${String(result.stderr).trim()}`);
+        throw new Error(`chroot_mounts[${index}] (${fsType} ${source} ${mountPoint}): ${result.stderr}`);
       }
     }
     context.log.step(this.name, `mounted ${context.request.builder.chroot_mounts.length} file systems in the chroot`);

@@ -13,7 +13,7 @@ export const copyFilesStep: ChrootStep = {
         // copyFile follows the host's own symlinks: the image gets the content.
         await copyFile(file, hostPath);
       } catch (error) {
-        throw new Error(`copy_files[${index}] (${file}): ${(error as Error).message}`);
+        throw new Error(`copy_files[${index}] (${file}): ${(error as Error).message}`, { cause: error });
       }
       context.log.step(this.name, `copied ${file} into the image`);
     }
