@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { registerValidateCommand } from './commands/validate.ts';
 import { registerChrootCommand } from './commands/chroot.ts';
+import { registerRecoverCommand } from './commands/recover.ts';
 
 const program = new Command('ami-factory')
   .description('Build EBS-backed AMIs the chroot way: no build instance is launched.')
@@ -17,5 +18,6 @@ const program = new Command('ami-factory')
 
 registerValidateCommand(program);
 registerChrootCommand(program);
+registerRecoverCommand(program);
 
 await program.parseAsync(process.argv);

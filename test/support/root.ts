@@ -16,8 +16,6 @@ export function hasLoopSupport(): boolean {
   return existsSync('/dev/loop-control');
 }
 
-/** Alias of hasLoopSupport. */
-export const canUseLoopDevices = hasLoopSupport;
 
 /**
  * True when the effective capabilities include CAP_SYS_ADMIN, which mount and loop setup
@@ -49,13 +47,7 @@ export function rootSkipReason(): string | undefined {
  */
 export function describeIfRoot(name: string, fn: () => void): void {
   const reason = rootSkipReason();
-  if (reason === undefined) {
-    describe(name, fn);
-  } else {
-    console.warn(`skipping "${name}": ${reason}`);
-    describe.skip(name, fn);
-  }
+  if (reason !== undefined) console.warn(`skipping "${name}": ${reason}`);
+  describe.skipIf(reason !== undefined)(name, fn);
 }
 
-/** Alias of describeIfRoot. */
-export const describeAsRoot = describeIfRoot;

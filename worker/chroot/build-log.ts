@@ -6,6 +6,7 @@
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
+import { maskSensitive } from '../../model/index.ts';
 
 export type LogSink = (line: string) => void;
 
@@ -22,8 +23,7 @@ export class BuildLog {
     mkdirSync(dirname(path), { recursive: true });
     this.#file = createWriteStream(path, { flags: 'a' });
     this.#sink = options.sink ?? ((line) => process.stderr.write(line + '\n'));
-    // Longest first, so a secret that contains another is masked whole.
-    this.#secrets = [...(options.secrets ?? [])].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+    this.#secrets = options.secrets ?? [];
   }
 
   /** A step of the engine: `==> mount-device: mounting /dev/loop3p1`. */
@@ -50,8 +50,7 @@ export class BuildLog {
   }
 
   #write(text: string): void {
-    let masked = text;
-    for (const secret of this.#secrets) masked = masked.split(secret).join('<sensitive>');
+    const masked = maskSensitive(text, this.#secrets);
     const line = `${new Date().toISOString()} ${masked}`;
     this.#tail.push(masked);
     if (this.#tail.length > BuildLog.TAIL_LINES * 2) this.#tail.splice(0, BuildLog.TAIL_LINES);

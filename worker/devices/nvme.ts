@@ -6,11 +6,12 @@
  * What identifies a volume is its NVMe controller's serial number: the volume id without
  * its dash. On Xen hosts the device carries the requested name, or its xvd spelling.
  */
-import { access, lstat, readFile, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { driveLetter } from './ec2-device-names.ts';
 import { isErrno } from './process-identity.ts';
+import { exists, readOrUndefined } from './fs-probe.ts';
 
 export interface ResolveAttachedDeviceOptions {
   volumeId: string;
@@ -184,20 +185,4 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
   }
 }
 
-async function readOrUndefined(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return undefined;
-    throw err;
-  }
-}
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

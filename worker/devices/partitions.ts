@@ -3,12 +3,13 @@
  * kernel knows (sysfs). Kernels without partition-table parsers never create partition
  * devices on their own, so loop devices get theirs added and removed explicitly with partx.
  */
-import { access, readFile, readdir, realpath } from 'node:fs/promises';
+import { readFile, readdir, realpath } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { runCommand } from './command.ts';
 import { isErrno } from './process-identity.ts';
+import { exists } from './fs-probe.ts';
 
 export interface PartitionEntry {
   number: number;
@@ -178,11 +179,3 @@ function describeCount(count: number): string {
   return `the device has ${count} partition${count === 1 ? '' : 's'}`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
