@@ -45,7 +45,8 @@ export function renderVars(provisioner: ShellProvisioner, buildName: string): st
   }
   for (const [name, value] of Object.entries(provisioner.env)) vars.set(name, value);
   return [...vars.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
+    // Byte order, as Go's sort.Strings: Packer users see the same {{.Vars}}.
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, value]) => `${name}=${shellQuote(value)}`)
     .join(' ');
 }
