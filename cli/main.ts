@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { registerValidateCommand } from './commands/validate.ts';
 import { registerChrootCommand } from './commands/chroot.ts';
 import { registerRecoverCommand } from './commands/recover.ts';
+import { registerBuildCommands } from './commands/builds.ts';
 
 const program = new Command('ami-factory')
   .description('Build EBS-backed AMIs the chroot way: no build instance is launched.')
@@ -19,5 +20,12 @@ const program = new Command('ami-factory')
 registerValidateCommand(program);
 registerChrootCommand(program);
 registerRecoverCommand(program);
+registerBuildCommands(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Expected failures (an API's 4xx, a missing file) are one line for a person, not a stack.
+  process.stderr.write(`ami-factory: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}

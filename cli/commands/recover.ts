@@ -15,10 +15,12 @@ export function registerRecoverCommand(program: Command): void {
     .option('--state-dir <dir>', 'journals, locks and build logs of this host', DEFAULT_HOST_CONFIG.stateDir)
     .option('--mount-root <dir>', 'directory under which volumes are mounted', DEFAULT_HOST_CONFIG.mountRoot)
     .action(async (options: { stateDir: string; mountRoot: string }) => {
-      const say = (step: string, message: string): void => void process.stderr.write(`==> ${step}: ${message}\n`);
+      const say = (step: string, message: string): void => {
+        process.stderr.write(`==> ${step}: ${message}\n`);
+      };
       const report = await recoverHost(
         { stateDir: resolve(options.stateDir), mountRoot: resolve(options.mountRoot) },
-        { step: say, warn: (step, message) => say(step, `WARNING: ${message}`) },
+        { step: say, warn: (step, message) => { say(step, `WARNING: ${message}`); } },
       );
       process.stdout.write(
         `recovered ${report.recoveredBuilds.length} build(s), broke ${report.brokenLocks.length} lock(s)` +

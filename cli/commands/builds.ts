@@ -1,0 +1,117 @@
+/**
+ * The requester's commands: `build`, `status`, `log`, `cancel`, against the local factory
+ * by default or a deployed API (`--endpoint`, SigV4 from the standard AWS credentials).
+ */
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { bundleTemplateFile } from '../../model/bundle.ts';
+import { TemplateValidationError } from '../../model/index.ts';
+import { FactoryClient, LOCAL_FACTORY_ENDPOINT } from '../api-client.ts';
+import { collectVar, printValidationErrors } from './shared-options.ts';
+
+interface Endpoint {
+  endpoint: string;
+  region?: string;
+}
+
+interface BuildDetails {
+  buildId: string;
+  status: string;
+  startedAt: string | null;
+  stoppedAt: string | null;
+  currentStep: string | null;
+  timeline: { step: string; enteredAt: string; exitedAt: string | null }[];
+  amis: { region: string; accountId: string; imageId: string }[];
+  error: string | null;
+  cause: string | null;
+}
+
+const withEndpoint = (command: Command): Command =>
+  command
+    .option('--endpoint <url>', 'the factory API (default: the local factory)', process.env.AMI_FACTORY_ENDPOINT ?? LOCAL_FACTORY_ENDPOINT)
+    .option('--region <region>', 'AWS region of a deployed API (default: from its URL)');
+
+const client = (options: Endpoint): FactoryClient => new FactoryClient(options.endpoint, { region: options.region });
+
+/** Follows a build until it ends, printing each step as it starts. Exit code 0 only on success. */
+export async function followBuild(api: FactoryClient, buildId: string, intervalMs = 500): Promise<BuildDetails> {
+  let shown = 0;
+  for (;;) {
+    const build = await api.request<BuildDetails>('GET', `builds/${buildId}`);
+    const started = build.startedAt ? Date.parse(build.startedAt) : Date.now();
+    for (const entry of build.timeline.slice(shown)) {
+      const offset = ((Date.parse(entry.enteredAt) - started) / 1000).toFixed(1);
+      process.stdout.write(`  +${offset.padStart(6)}s  ${entry.step}\n`);
+    }
+    shown = build.timeline.length;
+    if (build.status !== 'RUNNING') return build;
+    await sleep(intervalMs);
+  }
+}
+
+function printOutcome(build: BuildDetails): void {
+  const took = build.startedAt && build.stoppedAt ? ` in ${((Date.parse(build.stoppedAt) - Date.parse(build.startedAt)) / 1000).toFixed(1)} s` : '';
+  if (build.status === 'SUCCEEDED') {
+    process.stdout.write(`${build.buildId} SUCCEEDED${took}\n`);
+    for (const ami of build.amis) process.stdout.write(`${ami.imageId}\t${ami.region}\t${ami.accountId}\n`);
+  } else {
+    process.stderr.write(`${build.buildId} ${build.status}${took}: ${build.error ?? ''} ${build.cause ?? ''}\n`);
+    process.exitCode = 1;
+  }
+}
+
+export function registerBuildCommands(program: Command): void {
+  withEndpoint(
+    program
+      .command('build')
+      .description('send a template to the factory and start a build')
+      .argument('<template>', 'Packer JSON template (builders[0].type "amazon-chroot")')
+      .option('--var <name=value>', 'set a template variable (repeatable)', collectVar, {})
+      .option('--wait', 'follow the build step by step until it ends')
+      .option('--idempotency-key <key>', 'a retried request with the same key returns the same build'),
+  ).action(async (template: string, options: Endpoint & { var: Record<string, string>; wait?: boolean; idempotencyKey?: string }) => {
+    let bundle;
+    try {
+      bundle = await bundleTemplateFile(resolve(template), { vars: options.var, env: process.env });
+    } catch (error) {
+      if (error instanceof TemplateValidationError) {
+        printValidationErrors(template, error);
+        process.exitCode = 2;
+        return;
+      }
+      throw error;
+    }
+    const api = client(options);
+    const headers: Record<string, string> = options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {};
+    const accepted = await api.request<{ buildId: string }>('POST', 'builds', { body: { bundle }, headers });
+    process.stdout.write(`${accepted.buildId}\n`);
+    if (options.wait) printOutcome(await followBuild(api, accepted.buildId));
+  });
+
+  withEndpoint(
+    program.command('status').description("a build's status, steps and images").argument('<build-id>').option('--json', 'print the API answer as it is'),
+  ).action(async (buildId: string, options: Endpoint & { json?: boolean }) => {
+    const build = await client(options).request<BuildDetails>('GET', `builds/${buildId}`);
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(build, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`${build.buildId} ${build.status}${build.currentStep ? ` (at ${build.currentStep})` : ''}\n`);
+    for (const entry of build.timeline) process.stdout.write(`  ${entry.enteredAt}  ${entry.step}\n`);
+    if (build.status !== 'RUNNING') printOutcome(build);
+  });
+
+  withEndpoint(program.command('log').description("a build's provisioning log").argument('<build-id>')).action(
+    async (buildId: string, options: Endpoint) => {
+      process.stdout.write(await client(options).request<string>('GET', `builds/${buildId}/log`));
+    },
+  );
+
+  withEndpoint(program.command('cancel').description('stop a build; the factory cleans up after it').argument('<build-id>')).action(
+    async (buildId: string, options: Endpoint) => {
+      await client(options).request('DELETE', `builds/${buildId}`);
+      process.stdout.write(`${buildId} cancelling\n`);
+    },
+  );
+}

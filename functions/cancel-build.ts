@@ -1,0 +1,35 @@
+/**
+ * DELETE /builds/{id}: stop the build's execution. Answers 202: clean-up follows
+ * asynchronously, as for any stopped execution, because a stopped execution runs no Catch:
+ * the "Step Functions Execution Status Change" event (ABORTED) triggers clean-up-build,
+ * which detaches and deletes what the build made and tells its host to release the device.
+ * (The local factory calls clean-up-build itself: moto has no EventBridge.)
+ */
+import { StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { sfn } from './lib/aws.ts';
+import { describeBuild } from './lib/builds.ts';
+import { stateMachine } from './lib/config.ts';
+import { callerIdentity, httpHandler, json, pathParameter, ProblemError } from './lib/http.ts';
+
+function alreadyFinished(buildId: string, status: string | undefined): ProblemError {
+  return new ProblemError(409, 'BuildFinished', `build ${buildId} already finished (${status ?? 'unknown status'}): nothing to cancel`);
+}
+
+export const handler = httpHandler(async (event, log) => {
+  const machine = stateMachine();
+  const buildId = pathParameter(event, 'id');
+  const execution = await describeBuild(sfn(), machine, buildId);
+  if (execution.status !== 'RUNNING') throw alreadyFinished(buildId, execution.status);
+  await sfn().send(
+    new StopExecutionCommand({
+      executionArn: execution.executionArn,
+      error: 'Cancelled',
+      cause: `cancelled through the API by ${callerIdentity(event)}`,
+    }),
+  );
+  // The build may have finished between the two calls; then it was not cancelled.
+  const after = await describeBuild(sfn(), machine, buildId);
+  if (after.status !== 'ABORTED') throw alreadyFinished(buildId, after.status);
+  log.info({ buildId }, 'build cancelled');
+  return json(202, { buildId, status: after.status, message: 'cancelled; the build\'s resources are cleaned up shortly' });
+});

@@ -1,0 +1,119 @@
+/**
+ * A build is its execution: the execution name is the build id, and status, steps and
+ * results are read from Step Functions, which keeps them for 90 days after the build ends.
+ * No table of builds to keep in step.
+ */
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type DescribeExecutionOutput,
+  type ExecutionListItem,
+  type HistoryEvent,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
+import { isAwsError } from './aws.ts';
+import { isBuildId } from './build-id.ts';
+import type { StateMachine } from './config.ts';
+import type { BuiltImage } from './contract.ts';
+import { ProblemError } from './http.ts';
+
+export function executionArn(machine: StateMachine, buildId: string): string {
+  return `${machine.arn.replace(':stateMachine:', ':execution:')}:${buildId}`;
+}
+
+export function buildNotFound(buildId: string): ProblemError {
+  return new ProblemError(404, 'BuildNotFound', `no build ${buildId}`);
+}
+
+/** The build's execution; 404 for an id that is malformed or unknown. */
+export async function describeBuild(sfn: SFNClient, machine: StateMachine, buildId: string): Promise<DescribeExecutionOutput> {
+  if (!isBuildId(buildId)) throw buildNotFound(buildId);
+  try {
+    return await sfn.send(new DescribeExecutionCommand({ executionArn: executionArn(machine, buildId) }));
+  } catch (error) {
+    if (isAwsError(error, 'ExecutionDoesNotExist')) throw buildNotFound(buildId);
+    throw error;
+  }
+}
+
+/** `withData` adds the states' inputs and outputs: up to 256 KiB each, so only on request. */
+export async function executionHistory(sfn: SFNClient, arn: string, withData = false): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn: arn, maxResults: 1000, nextToken, includeExecutionData: withData }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return events;
+}
+
+export interface TimelineEntry {
+  step: string;
+  enteredAt: string;
+  exitedAt: string | null;
+}
+
+/** One entry per state entered, in order; a retried or looping state appears each time. */
+export function timeline(events: readonly HistoryEvent[]): TimelineEntry[] {
+  const entries: TimelineEntry[] = [];
+  for (const event of events) {
+    const at = event.timestamp?.toISOString() ?? '';
+    if (event.stateEnteredEventDetails?.name !== undefined) {
+      entries.push({ step: event.stateEnteredEventDetails.name, enteredAt: at, exitedAt: null });
+    } else if (event.stateExitedEventDetails?.name !== undefined) {
+      const name = event.stateExitedEventDetails.name;
+      // The latest open entry of that state: states inside Map or Parallel overlap.
+      const open = entries.findLast((entry) => entry.step === name && entry.exitedAt === null);
+      if (open) open.exitedAt = at;
+    }
+  }
+  return entries;
+}
+
+function imagesOf(output: string | undefined): BuiltImage[] {
+  if (output === undefined) return [];
+  try {
+    const parsed = JSON.parse(output) as { amis?: unknown };
+    return Array.isArray(parsed.amis) ? (parsed.amis as BuiltImage[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+export interface BuildSummary {
+  buildId: string;
+  status: string;
+  startedAt: string | null;
+  stoppedAt: string | null;
+}
+
+export interface BuildDetails extends BuildSummary {
+  currentStep: string | null;
+  timeline: TimelineEntry[];
+  amis: BuiltImage[];
+  error: string | null;
+  cause: string | null;
+}
+
+export function buildSummary(execution: ExecutionListItem | DescribeExecutionOutput): BuildSummary {
+  return {
+    buildId: execution.name ?? '',
+    status: execution.status ?? 'UNKNOWN',
+    startedAt: execution.startDate?.toISOString() ?? null,
+    stoppedAt: execution.stopDate?.toISOString() ?? null,
+  };
+}
+
+export function buildDetails(execution: DescribeExecutionOutput, events: readonly HistoryEvent[]): BuildDetails {
+  const steps = timeline(events);
+  const running = execution.status === 'RUNNING';
+  return {
+    ...buildSummary(execution),
+    currentStep: running ? (steps.findLast((entry) => entry.exitedAt === null)?.step ?? null) : null,
+    timeline: steps,
+    amis: imagesOf(execution.output),
+    error: execution.error ?? null,
+    cause: execution.cause ?? null,
+  };
+}

@@ -1,0 +1,311 @@
+/**
+ * The planner: a validated build request and its source image in, the workflow's execution
+ * input out (docs/architecture.md, "Execution input"). Every EC2 parameter of the build is
+ * decided here, where it can be refused with a field path before anything exists, so the
+ * workflow only forwards parameters and never interprets the template.
+ *
+ * Packer's amazon-chroot rules, with the factory's departures noted where they occur:
+ * - the volume is created from the source's root snapshot, at max(source size,
+ *   root_volume_size); a smaller root_volume_size is an error, as a volume cannot shrink;
+ * - ami_block_device_mappings replace the source's mappings; the root entry receives the
+ *   new snapshot (the workflow adds its SnapshotId) and at least the volume's size;
+ * - image attributes come from the template, else from the source image.
+ */
+import type {
+  BlockDeviceMapping as Ec2BlockDeviceMapping,
+  EbsBlockDevice,
+  Image,
+  RegisterImageRequest,
+  Tag,
+  VolumeType,
+} from '@aws-sdk/client-ec2';
+import type { AmazonChrootConfig, BlockDeviceMapping, BuildRequest } from '../../model/index.ts';
+import { joinPath } from '../../model/path.ts';
+import type { Polling, Timeouts } from './config.ts';
+import { BUILD_ID_TAG, bundleKey, logKey, type ExecutionInput, type ExistingImage } from './contract.ts';
+import { ProblemError, type FieldProblem } from './http.ts';
+
+export interface PlanOptions {
+  buildId: string;
+  target: { region: string; accountId: string };
+  polling: Polling;
+  timeouts: Timeouts;
+  /** The image to deregister first (force_deregister), found by the name pre-check. */
+  existingImage?: ExistingImage | null;
+  /** Where the builder sits in the template, for error paths: "builders[0]", or "" for a lone builder. */
+  builderPath?: string;
+}
+
+/** EC2 allows 50 tags per resource; the factory's own tag takes one. */
+const MAX_USER_TAGS = 49;
+
+/** Collects every planning problem, so a requester fixes them in one round, as with the model. */
+class Problems {
+  readonly list: FieldProblem[] = [];
+  readonly base: string;
+
+  constructor(base: string) {
+    this.base = base;
+  }
+
+  at(...keys: (string | number)[]): string {
+    return keys.reduce<string>((path, key) => joinPath(path, key), this.base);
+  }
+
+  add(path: string, message: string): void {
+    this.list.push({ path, message });
+  }
+
+  throwIfAny(): void {
+    if (this.list.length > 0) {
+      throw new ProblemError(400, 'InvalidBuildPlan', this.list.map((p) => `${p.path}: ${p.message}`).join('; '), this.list);
+    }
+  }
+}
+
+function rootMapping(mappings: readonly Ec2BlockDeviceMapping[] | undefined, rootDeviceName: string | undefined) {
+  return mappings?.find((mapping) => mapping.DeviceName === rootDeviceName);
+}
+
+function checkReserved(option: string, tags: Readonly<Record<string, string>>, problems: Problems): void {
+  for (const key of Object.keys(tags)) {
+    if (key.toLowerCase().startsWith('ami-factory:')) {
+      problems.add(problems.at(option, key), 'tag keys starting with "ami-factory:" are reserved for the factory\'s own tags');
+    }
+  }
+}
+
+/** `option` is blamed when there are too many tags. */
+function tagList(option: string, tags: Readonly<Record<string, string>>, buildId: string, problems: Problems): Tag[] {
+  const entries = Object.entries(tags);
+  if (entries.length > MAX_USER_TAGS) {
+    problems.add(problems.at(option), `at most ${MAX_USER_TAGS} tags (got ${entries.length}): EC2 allows 50 and the factory adds ${BUILD_ID_TAG}`);
+  }
+  return [...entries.map(([Key, Value]) => ({ Key, Value })), { Key: BUILD_ID_TAG, Value: buildId }];
+}
+
+/** A template mapping in EC2's shape. */
+function fromTemplate(mapping: BlockDeviceMapping): Ec2BlockDeviceMapping {
+  if (mapping.no_device === true) return { DeviceName: mapping.device_name, NoDevice: '' };
+  if (mapping.virtual_name !== undefined) return { DeviceName: mapping.device_name, VirtualName: mapping.virtual_name };
+  const ebs: EbsBlockDevice = {
+    // Packer sends false when unset; a user's template must give the image it gave there.
+    DeleteOnTermination: mapping.delete_on_termination ?? false,
+    Encrypted: mapping.encrypted,
+    Iops: mapping.iops,
+    KmsKeyId: mapping.kms_key_id,
+    SnapshotId: mapping.snapshot_id,
+    Throughput: mapping.throughput,
+    VolumeSize: mapping.volume_size,
+    VolumeType: mapping.volume_type as VolumeType | undefined,
+  };
+  return { DeviceName: mapping.device_name, Ebs: ebs };
+}
+
+/** A source image's mapping, keeping only what RegisterImage accepts. */
+function fromSource(mapping: Ec2BlockDeviceMapping): Ec2BlockDeviceMapping {
+  const { DeviceName, VirtualName, NoDevice, Ebs } = mapping;
+  if (Ebs === undefined) return { DeviceName, VirtualName, NoDevice };
+  const { DeleteOnTermination, Encrypted, Iops, SnapshotId, Throughput, VolumeSize, VolumeType: type } = Ebs;
+  return { DeviceName, Ebs: { DeleteOnTermination, Encrypted, Iops, SnapshotId, Throughput, VolumeSize, VolumeType: type } };
+}
+
+/**
+ * RegisterImage takes no KMS key in a mapping (that is RunInstances' option), and refuses an
+ * encryption flag on a snapshot-backed one: the snapshot's own encryption applies.
+ */
+function registrable(mapping: Ec2BlockDeviceMapping): Ec2BlockDeviceMapping {
+  if (mapping.Ebs === undefined) return mapping;
+  const ebs = { ...mapping.Ebs };
+  delete ebs.KmsKeyId;
+  if (ebs.SnapshotId !== undefined) delete ebs.Encrypted;
+  return { ...mapping, Ebs: ebs };
+}
+
+interface RootVolume {
+  size: number;
+  type: VolumeType | undefined;
+  iops: number | undefined;
+  throughput: number | undefined;
+  encrypted: boolean | undefined;
+  kmsKeyId: string | undefined;
+}
+
+function planRootVolume(
+  builder: AmazonChrootConfig,
+  sourceRoot: EbsBlockDevice | undefined,
+  templateRoot: BlockDeviceMapping | undefined,
+  problems: Problems,
+): RootVolume {
+  const sourceSize = sourceRoot?.VolumeSize;
+  const requested = builder.root_volume_size;
+  if (sourceSize !== undefined && requested !== undefined && requested < sourceSize) {
+    problems.add(
+      problems.at('root_volume_size'),
+      `root_volume_size ${requested} GiB is smaller than the source image's root volume (${sourceSize} GiB): a volume may only grow`,
+    );
+  }
+  const size = Math.max(sourceSize ?? 0, requested ?? 0);
+  if (size === 0) problems.add(problems.at('root_volume_size'), 'root_volume_size is required: the source image does not tell its root volume size');
+
+  const type = builder.root_volume_type ?? sourceRoot?.VolumeType;
+  // Provisioned performance carries over only onto a volume of the same type.
+  const sameType = type !== undefined && type === sourceRoot?.VolumeType;
+  const iops = (type === 'io1' || type === 'io2' || type === 'gp3') && sameType ? sourceRoot.Iops : undefined;
+  if ((type === 'io1' || type === 'io2') && iops === undefined) {
+    problems.add(
+      problems.at('root_volume_type'),
+      `root_volume_type ${type} needs provisioned iops, which only a source root volume of type ${type} provides`,
+    );
+  }
+  const throughput = type === 'gp3' && sameType ? sourceRoot.Throughput : undefined;
+
+  // A departure from Packer: encrypt_boot encrypts the build volume itself, so the snapshot
+  // and image are encrypted as made, without Packer's slow CopyImage at the end.
+  const sourceEncrypted = sourceRoot?.Encrypted === true;
+  for (const option of ['encrypt_boot', 'root_volume_encrypt_boot'] as const) {
+    if (sourceEncrypted && builder[option] === false) {
+      problems.add(problems.at(option), `the source image's root snapshot is encrypted: ${option} cannot be false`);
+    }
+  }
+  const encrypted =
+    builder.encrypt_boot === true || builder.root_volume_encrypt_boot === true || templateRoot?.encrypted === true ? true : undefined;
+  const kmsKeyId =
+    (builder.encrypt_boot === true ? builder.kms_key_id : undefined) ?? builder.root_volume_kms_key_id ?? templateRoot?.kms_key_id;
+  return { size, type, iops, throughput, encrypted, kmsKeyId };
+}
+
+function planMappings(
+  builder: AmazonChrootConfig,
+  source: Image | null,
+  rootDeviceName: string,
+  volume: RootVolume,
+  problems: Problems,
+): Ec2BlockDeviceMapping[] {
+  const fromTemplateMappings = builder.ami_block_device_mappings.length > 0;
+  builder.ami_block_device_mappings.forEach((mapping, index) => {
+    if (mapping.device_name !== rootDeviceName && mapping.kms_key_id !== undefined) {
+      problems.add(
+        problems.at('ami_block_device_mappings', index, 'kms_key_id'),
+        'an image cannot name a KMS key for an additional volume (RegisterImage has no such option): ' +
+          'give a snapshot_id encrypted with the key, or set the key when launching instances',
+      );
+    }
+  });
+  const mappings = fromTemplateMappings
+    ? builder.ami_block_device_mappings.map(fromTemplate)
+    : (source?.BlockDeviceMappings ?? []).map(fromSource);
+  const planned = mappings.map((mapping) => {
+    if (mapping.DeviceName !== rootDeviceName) return registrable(mapping);
+    // The workflow puts the new snapshot here (its encryption is the volume's); the
+    // source's snapshot must not survive.
+    const ebs = { ...mapping.Ebs };
+    delete ebs.SnapshotId;
+    delete ebs.Encrypted;
+    delete ebs.KmsKeyId;
+    return { DeviceName: rootDeviceName, Ebs: { ...ebs, VolumeSize: Math.max(ebs.VolumeSize ?? 0, volume.size) } };
+  });
+  if (!planned.some((mapping) => mapping.DeviceName === rootDeviceName)) planned.unshift({ DeviceName: rootDeviceName, Ebs: { DeleteOnTermination: true, VolumeSize: volume.size } });
+  return planned;
+}
+
+function planImageAttributes(builder: AmazonChrootConfig, source: Image | null): Omit<RegisterImageRequest, 'Name'> {
+  const virtualization = builder.ami_virtualization_type ?? source?.VirtualizationType;
+  return {
+    Description: builder.ami_description === '' ? undefined : builder.ami_description,
+    Architecture: builder.ami_architecture ?? source?.Architecture,
+    VirtualizationType: virtualization,
+    // A paravirtual image boots the source's kernel; HVM images boot their own.
+    KernelId: virtualization === 'paravirtual' ? source?.KernelId : undefined,
+    RamdiskId: virtualization === 'paravirtual' ? source?.RamdiskId : undefined,
+    // Unlike Packer, unset options inherit the source's: an ENA source image gives an image
+    // that still boots on Nitro instances. sriov_support cannot be told apart from "unset
+    // false", so only true changes anything.
+    EnaSupport: builder.ena_support ?? source?.EnaSupport,
+    SriovNetSupport: builder.sriov_support || source?.SriovNetSupport === 'simple' ? 'simple' : undefined,
+    BootMode: builder.boot_mode ?? source?.BootMode,
+    TpmSupport: builder.tpm_support ?? source?.TpmSupport,
+    UefiData: builder.uefi_data,
+    ImdsSupport: builder.imds_support ?? source?.ImdsSupport,
+  };
+}
+
+/**
+ * `source` is the DescribeImages entry of the resolved source image, or null for
+ * from_scratch. Throws a ProblemError (400) listing every problem with its field path.
+ */
+export function planBuild(request: BuildRequest, source: Image | null, options: PlanOptions): ExecutionInput {
+  const { builder } = request;
+  const { buildId } = options;
+  const problems = new Problems(options.builderPath ?? 'builders[0]');
+
+  // The volume must be in the hosts' region to attach to them; copies to other regions are
+  // ami_regions' business.
+  if (builder.region !== undefined && builder.region !== options.target.region) {
+    problems.add(problems.at('region'), `the factory builds in ${options.target.region}; region must be that or unset (got ${builder.region})`);
+  }
+  const rootDeviceName = builder.root_device_name ?? source?.RootDeviceName;
+  if (rootDeviceName === undefined) {
+    problems.add(problems.at('root_device_name'), 'root_device_name is required: the source image does not name its root device');
+    problems.throwIfAny();
+  }
+  const root = rootDeviceName as string;
+  const sourceRoot = rootMapping(source?.BlockDeviceMappings, source?.RootDeviceName)?.Ebs;
+  const templateRoot = builder.ami_block_device_mappings.find((mapping) => mapping.device_name === root);
+  const volume = planRootVolume(builder, sourceRoot, templateRoot, problems);
+  const mappings = planMappings(builder, source, root, volume, problems);
+
+  checkReserved('tags', builder.tags, problems);
+  checkReserved('snapshot_tags', builder.snapshot_tags, problems);
+  checkReserved('root_volume_tags', builder.root_volume_tags, problems);
+  const volumeTags = tagList('root_volume_tags', builder.root_volume_tags, buildId, problems);
+  // As Packer: the image's tags go on its snapshot too, snapshot_tags added or overriding.
+  const snapshotTags = tagList('snapshot_tags', { ...builder.tags, ...builder.snapshot_tags }, buildId, problems);
+  const imageTags = tagList('tags', builder.tags, buildId, problems);
+  problems.throwIfAny();
+
+  return {
+    buildId,
+    bundleKey: bundleKey(buildId),
+    logKey: logKey(buildId),
+    target: options.target,
+    createVolume: {
+      Size: volume.size,
+      SnapshotId: sourceRoot?.SnapshotId,
+      VolumeType: volume.type,
+      Iops: volume.iops,
+      Throughput: volume.throughput,
+      Encrypted: volume.encrypted,
+      KmsKeyId: volume.kmsKeyId,
+      TagSpecifications: [{ ResourceType: 'volume', Tags: volumeTags }],
+    },
+    createSnapshot: {
+      Description: `ami-factory ${buildId}: ${builder.ami_name}`,
+      TagSpecifications: [{ ResourceType: 'snapshot', Tags: snapshotTags }],
+    },
+    registerImage: {
+      Name: builder.ami_name,
+      ...planImageAttributes(builder, source),
+      RootDeviceName: root,
+      BlockDeviceMappings: mappings,
+      TagSpecifications: [{ ResourceType: 'image', Tags: imageTags }],
+    },
+    rootDeviceName: root,
+    existingImage: options.existingImage ?? null,
+    polling: pollingFor(builder, options.polling),
+    timeouts: options.timeouts,
+  };
+}
+
+/** The template's aws_polling (Packer's waiter settings) overrides the factory's pacing. */
+function pollingFor(builder: AmazonChrootConfig, polling: Polling): Polling {
+  const delay = builder.aws_polling?.delay_seconds;
+  const attempts = builder.aws_polling?.max_attempts;
+  return {
+    volume: delay ?? polling.volume,
+    attachment: delay ?? polling.attachment,
+    snapshot: delay ?? polling.snapshot,
+    image: delay ?? polling.image,
+    maxAttempts: attempts ?? polling.maxAttempts,
+  };
+}

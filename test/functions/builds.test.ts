@@ -1,0 +1,169 @@
+/**
+ * GET /builds, GET /builds/{id}, GET /builds/{id}/log and DELETE /builds/{id} against a
+ * real moto server, on builds started through POST /builds.
+ */
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler as cancel } from '../../functions/cancel-build.ts';
+import { handler as getBuild } from '../../functions/get-build.ts';
+import { handler as getLog } from '../../functions/get-build-log.ts';
+import { handler as listBuilds } from '../../functions/list-builds.ts';
+import { handler as submit } from '../../functions/submit-build.ts';
+import {
+  ACCOUNT_ID, apiEvent, BUCKET, bundle, call, FINISHING_MACHINE, HOLDING_MACHINE, REGION, startLocalAws, submitEvent, waitForStatus, type LocalAws,
+} from './support.ts';
+
+let aws: LocalAws;
+let finishing: string;
+let holding: string;
+let sourceImage: string;
+/** A build that finished, and one that runs until cancelled. */
+let finished: string;
+let running: string;
+
+const UNKNOWN = 'b-0000000000zzzzzzzzzzzzzzzz';
+
+async function start(machine: string, amiName: string): Promise<string> {
+  aws.useStateMachine(machine);
+  const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: amiName }) }));
+  expect(answer.status).toBe(202);
+  return answer.body.buildId as string;
+}
+
+const arnOf = (machine: string, buildId: string): string => `${machine.replace(':stateMachine:', ':execution:')}:${buildId}`;
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  finishing = await aws.createStateMachine('build-image', FINISHING_MACHINE);
+  holding = await aws.createStateMachine('build-image-holding', HOLDING_MACHINE);
+  sourceImage = await aws.registerImage('debian-12-base');
+  finished = await start(finishing, 'finished-build');
+  await waitForStatus(aws.sfn, arnOf(finishing, finished), (status) => status === 'SUCCEEDED');
+  running = await start(holding, 'running-build');
+  await waitForStatus(aws.sfn, arnOf(holding, running), (status) => status === 'RUNNING');
+});
+
+afterAll(async () => {
+  await aws.stop();
+});
+
+const byId = (method: string, resource: string, id: string) => apiEvent(method, resource, { pathParameters: { id } });
+
+describe('GET /builds/{id}', () => {
+  it('shows a finished build: status, timeline, images', async () => {
+    aws.useStateMachine(finishing);
+    const answer = await call(getBuild, byId('GET', '/builds/{id}', finished));
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      buildId: finished,
+      status: 'SUCCEEDED',
+      currentStep: null,
+      error: null,
+      amis: [{ region: REGION, accountId: ACCOUNT_ID, imageId: 'ami-0fac70e5000000001', snapshotIds: ['snap-0fac70e5000000001'] }],
+    });
+    const timeline = answer.body.timeline as { step: string; enteredAt: string; exitedAt: string | null }[];
+    expect(timeline.map((entry) => entry.step)).toEqual(['PlanVolume', 'RegisterImage']);
+    for (const entry of timeline) {
+      expect(Date.parse(entry.enteredAt)).not.toBeNaN();
+      expect(Date.parse(entry.exitedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(entry.enteredAt));
+    }
+    expect(Date.parse(answer.body.stoppedAt as string)).not.toBeNaN();
+  });
+
+  it('shows the current step of a running build', async () => {
+    aws.useStateMachine(holding);
+    const answer = await call(getBuild, byId('GET', '/builds/{id}', running));
+    expect(answer.body).toMatchObject({ status: 'RUNNING', currentStep: 'WaitForHost', stoppedAt: null, amis: [] });
+  });
+
+  it('answers 404 for an unknown or malformed id', async () => {
+    aws.useStateMachine(finishing);
+    for (const id of [UNKNOWN, 'not-a-build', running /* a build of another state machine */]) {
+      const answer = await call(getBuild, byId('GET', '/builds/{id}', id));
+      expect(answer.status).toBe(404);
+      expect(answer.body).toMatchObject({ error: 'BuildNotFound' });
+    }
+  });
+});
+
+describe('GET /builds', () => {
+  it('lists builds, newest first, a page at a time', async () => {
+    aws.useStateMachine(finishing);
+    const second = await start(finishing, 'second-finished-build');
+    const all = await call(listBuilds, apiEvent('GET', '/builds'));
+    expect(all.status).toBe(200);
+    const ids = (all.body.builds as { buildId: string }[]).map((build) => build.buildId);
+    expect(ids).toEqual([second, finished]);
+    expect(all.body.nextToken).toBeNull();
+
+    const first = await call(listBuilds, apiEvent('GET', '/builds', { query: { limit: '1' } }));
+    expect((first.body.builds as { buildId: string }[]).map((build) => build.buildId)).toEqual([second]);
+    expect(typeof first.body.nextToken).toBe('string');
+    const next = await call(listBuilds, apiEvent('GET', '/builds', { query: { limit: '1', nextToken: first.body.nextToken as string } }));
+    expect((next.body.builds as { buildId: string; status: string }[])).toMatchObject([{ buildId: finished, status: 'SUCCEEDED' }]);
+
+    const failed = await call(listBuilds, apiEvent('GET', '/builds', { query: { status: 'FAILED' } }));
+    expect(failed.body.builds).toEqual([]);
+  });
+
+  it('refuses a bad limit, status or nextToken (400)', async () => {
+    aws.useStateMachine(finishing);
+    const queries: Record<string, string>[] = [{ limit: '0' }, { limit: '101' }, { limit: 'ten' }, { status: 'DONE' }, { nextToken: 'not-a-token' }];
+    for (const query of queries) {
+      const answer = await call(listBuilds, apiEvent('GET', '/builds', { query }));
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({ error: 'InvalidRequest', errors: [{ path: Object.keys(query)[0] }] });
+    }
+  });
+});
+
+describe('GET /builds/{id}/log', () => {
+  it('returns the provisioning log', async () => {
+    aws.useStateMachine(finishing);
+    await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `logs/${finished}.log`, Body: 'mounting\nprovisioning\ndone\n' }));
+    const answer = await call(getLog, byId('GET', '/builds/{id}/log', finished));
+    expect(answer.status).toBe(200);
+    expect(answer.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(answer.text).toBe('mounting\nprovisioning\ndone\n');
+  });
+
+  it('answers 404 for an unknown build, and for a build without a log yet', async () => {
+    aws.useStateMachine(holding);
+    const unknown = await call(getLog, byId('GET', '/builds/{id}/log', UNKNOWN));
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error).toBe('BuildNotFound');
+    const noLog = await call(getLog, byId('GET', '/builds/{id}/log', running));
+    expect(noLog.status).toBe(404);
+    expect(noLog.body.error).toBe('LogNotAvailable');
+  });
+});
+
+describe('DELETE /builds/{id}', () => {
+  it('cancels a running build (202), then refuses to cancel it again (409)', async () => {
+    aws.useStateMachine(holding);
+    const build = await start(holding, 'cancelled-build');
+    await waitForStatus(aws.sfn, arnOf(holding, build), (status) => status === 'RUNNING');
+    const answer = await call(cancel, byId('DELETE', '/builds/{id}', build));
+    expect(answer.status).toBe(202);
+    expect(answer.body).toMatchObject({ buildId: build, status: 'ABORTED' });
+    const shown = await call(getBuild, byId('GET', '/builds/{id}', build));
+    expect(shown.body.status).toBe('ABORTED');
+    const again = await call(cancel, byId('DELETE', '/builds/{id}', build));
+    expect(again.status).toBe(409);
+    expect(again.body.error).toBe('BuildFinished');
+  });
+
+  it('refuses to cancel a finished build (409)', async () => {
+    aws.useStateMachine(finishing);
+    const answer = await call(cancel, byId('DELETE', '/builds/{id}', finished));
+    expect(answer.status).toBe(409);
+    expect(answer.body).toMatchObject({ error: 'BuildFinished' });
+    expect(answer.body.message).toContain('SUCCEEDED');
+  });
+
+  it('answers 404 for an unknown build', async () => {
+    aws.useStateMachine(finishing);
+    const answer = await call(cancel, byId('DELETE', '/builds/{id}', UNKNOWN));
+    expect(answer.status).toBe(404);
+  });
+});

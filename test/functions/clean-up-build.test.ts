@@ -1,0 +1,187 @@
+/**
+ * clean-up-build against a real moto server: a build stopped after its host claimed it and
+ * its volume, snapshot and image exist; a build that succeeded; events it must ignore.
+ */
+import {
+  AttachVolumeCommand,
+  CreateSnapshotCommand,
+  CreateTagsCommand,
+  CreateVolumeCommand,
+  DescribeImagesCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
+  RunInstancesCommand,
+  type Tag,
+} from '@aws-sdk/client-ec2';
+import { SendTaskSuccessCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handler as cleanUp, type ExecutionStatusChangeEvent } from '../../functions/clean-up-build.ts';
+import { newBuildId } from '../../functions/lib/build-id.ts';
+import { ACCOUNT_ID, FINISHING_MACHINE, HOST_QUEUE_PREFIX, lambdaContext, REGION, startLocalAws, waitForStatus, type LocalAws } from './support.ts';
+
+let aws: LocalAws;
+let claimsQueue: string;
+let claiming: string;
+let finishing: string;
+let instanceId: string;
+let zone: string;
+let hostQueue: string;
+
+const buildTag = (buildId: string): Tag => ({ Key: 'ami-factory:build-id', Value: buildId });
+const arnOf = (machine: string, buildId: string): string => `${machine.replace(':stateMachine:', ':execution:')}:${buildId}`;
+
+function statusChange(machine: string, buildId: string, status: string): ExecutionStatusChangeEvent {
+  return {
+    id: 'event-1',
+    version: '0',
+    account: ACCOUNT_ID,
+    time: new Date().toISOString(),
+    region: REGION,
+    resources: [arnOf(machine, buildId)],
+    source: 'aws.states',
+    'detail-type': 'Step Functions Execution Status Change',
+    detail: { executionArn: arnOf(machine, buildId), stateMachineArn: machine, name: buildId, status },
+  };
+}
+
+async function tagged(buildId: string) {
+  const filter = [{ Name: 'tag:ami-factory:build-id', Values: [buildId] }];
+  const [volumes, snapshots, images] = await Promise.all([
+    aws.ec2.send(new DescribeVolumesCommand({ Filters: filter })),
+    aws.ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filter })),
+    aws.ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: filter })),
+  ]);
+  return {
+    volumes: (volumes.Volumes ?? []).map((v) => v.VolumeId),
+    snapshots: (snapshots.Snapshots ?? []).map((s) => s.SnapshotId),
+    images: (images.Images ?? []).map((i) => i.ImageId),
+  };
+}
+
+async function releaseMessages(): Promise<unknown[]> {
+  const received = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: hostQueue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+  return (received.Messages ?? []).map((message) => JSON.parse(message.Body ?? '{}') as unknown);
+}
+
+/** A volume of the build, as the workflow makes it once `host` claimed the build. */
+async function buildVolume(buildId: string, host?: string): Promise<string> {
+  const tags = [buildTag(buildId), ...(host ? [{ Key: 'ami-factory:instance-id', Value: host }] : [])];
+  const volume = await aws.ec2.send(
+    new CreateVolumeCommand({ AvailabilityZone: zone, Size: 8, TagSpecifications: [{ ResourceType: 'volume', Tags: tags }] }),
+  );
+  return volume.VolumeId as string;
+}
+
+beforeAll(async () => {
+  aws = await startLocalAws();
+  claimsQueue = (await aws.sqs.send(new CreateQueueCommand({ QueueName: 'ami-factory-claims' }))).QueueUrl as string;
+  claiming = await aws.createStateMachine('build-image-claiming', {
+    StartAt: 'ClaimHost',
+    States: {
+      ClaimHost: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
+        Parameters: { QueueUrl: claimsQueue, MessageBody: { task: 'claim', 'taskToken.$': '$$.Task.Token', 'buildId.$': '$.buildId' } },
+        ResultPath: '$.host',
+        Next: 'Provision',
+      },
+      Provision: { Type: 'Wait', Seconds: 3600, End: true },
+    },
+  });
+  finishing = await aws.createStateMachine('build-image', FINISHING_MACHINE);
+  const image = await aws.registerImage('chroot-host');
+  const reservation = await aws.ec2.send(new RunInstancesCommand({ ImageId: image, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }));
+  const instance = reservation.Instances?.[0];
+  instanceId = instance?.InstanceId as string;
+  zone = instance?.Placement?.AvailabilityZone as string;
+  hostQueue = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${HOST_QUEUE_PREFIX}-host-${instanceId}` }))).QueueUrl as string;
+});
+
+afterAll(async () => {
+  await aws.stop();
+});
+
+describe('clean-up-build', () => {
+  it('releases the host, detaches and deletes the volume, deregisters the image, deletes the snapshot; again finds nothing', async () => {
+    aws.useStateMachine(claiming);
+    const buildId = newBuildId();
+    await aws.sfn.send(new StartExecutionCommand({ stateMachineArn: claiming, name: buildId, input: JSON.stringify({ buildId }) }));
+    const claim = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: claimsQueue, WaitTimeSeconds: 10 }));
+    const { taskToken } = JSON.parse(claim.Messages?.[0]?.Body ?? '{}') as { taskToken: string };
+    await aws.sfn.send(
+      new SendTaskSuccessCommand({
+        taskToken,
+        output: JSON.stringify({ instanceId, availabilityZone: zone, hostQueueUrl: hostQueue, deviceName: '/dev/sdf' }),
+      }),
+    );
+    // What the workflow makes on that host before it is stopped mid-provisioning.
+    const volumeId = await buildVolume(buildId, instanceId);
+    await aws.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: '/dev/sdf' }));
+    const snapshot = await aws.ec2.send(
+      new CreateSnapshotCommand({ VolumeId: volumeId, TagSpecifications: [{ ResourceType: 'snapshot', Tags: [buildTag(buildId)] }] }),
+    );
+    const imageId = await aws.registerImage(`stopped-${buildId}`);
+    await aws.ec2.send(new CreateTagsCommand({ Resources: [imageId], Tags: [buildTag(buildId)] }));
+    const otherBuild = await buildVolume(newBuildId());
+    await aws.sfn.send(new StopExecutionCommand({ executionArn: arnOf(claiming, buildId) }));
+    await waitForStatus(aws.sfn, arnOf(claiming, buildId), (status) => status === 'ABORTED');
+
+    const report = await cleanUp(statusChange(claiming, buildId, 'ABORTED'), lambdaContext('clean-up-build'));
+    expect(report).toEqual({
+      buildId,
+      releasedHosts: [instanceId],
+      deletedVolumes: [volumeId],
+      deregisteredImages: [imageId],
+      deletedSnapshots: [snapshot.SnapshotId],
+    });
+    expect(await releaseMessages()).toEqual([{ task: 'release', buildId }]);
+    expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [], images: [] });
+    const untouched = await aws.ec2.send(new DescribeVolumesCommand({ VolumeIds: [otherBuild] }));
+    expect(untouched.Volumes?.[0]?.State).toBe('available');
+
+    // Invoked again (EventBridge delivers at least once): nothing left to delete, no error.
+    const again = await cleanUp(statusChange(claiming, buildId, 'ABORTED'));
+    expect(again).toMatchObject({ deletedVolumes: [], deregisteredImages: [], deletedSnapshots: [] });
+    await releaseMessages();
+  });
+
+  it('keeps a succeeded build\'s image and its snapshot, and sweeps the rest', async () => {
+    aws.useStateMachine(finishing);
+    const buildId = newBuildId();
+    await aws.sfn.send(new StartExecutionCommand({ stateMachineArn: finishing, name: buildId, input: JSON.stringify({ buildId, target: { region: REGION, accountId: ACCOUNT_ID } }) }));
+    await waitForStatus(aws.sfn, arnOf(finishing, buildId), (status) => status === 'SUCCEEDED');
+    const imageId = await aws.registerImage(`succeeded-${buildId}`);
+    const image = (await aws.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId] }))).Images?.[0];
+    const imageSnapshot = image?.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId as string;
+    await aws.ec2.send(new CreateTagsCommand({ Resources: [imageId, imageSnapshot], Tags: [buildTag(buildId)] }));
+    // Leftovers: a volume the host never gave back (known by its tag only), a stray snapshot.
+    const leftover = await buildVolume(buildId, instanceId);
+    const stray = await aws.ec2.send(new CreateSnapshotCommand({ VolumeId: leftover, TagSpecifications: [{ ResourceType: 'snapshot', Tags: [buildTag(buildId)] }] }));
+
+    const report = await cleanUp(statusChange(finishing, buildId, 'FAILED'));
+    expect(report).toEqual({
+      buildId,
+      releasedHosts: [instanceId],
+      deletedVolumes: [leftover],
+      deregisteredImages: [],
+      deletedSnapshots: [stray.SnapshotId],
+    });
+    expect(await releaseMessages()).toEqual([{ task: 'release', buildId }]);
+    expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [imageSnapshot], images: [imageId] });
+  });
+
+  it('leaves a running build and other state machines\' executions alone', async () => {
+    aws.useStateMachine(claiming);
+    const buildId = newBuildId();
+    await aws.sfn.send(new StartExecutionCommand({ stateMachineArn: claiming, name: buildId, input: JSON.stringify({ buildId }) }));
+    const volumeId = await buildVolume(buildId);
+    const running = await cleanUp(statusChange(claiming, buildId, 'FAILED'));
+    expect(running.skipped).toBe('the build is RUNNING');
+    const foreign = await cleanUp(statusChange(`arn:aws:states:${REGION}:${ACCOUNT_ID}:stateMachine:someone-else`, buildId, 'ABORTED'));
+    expect(foreign.skipped).toBe('not a build of this factory');
+    expect((await tagged(buildId)).volumes).toEqual([volumeId]);
+    await aws.sfn.send(new StopExecutionCommand({ executionArn: arnOf(claiming, buildId) }));
+    // The claim message of this build stays unanswered on the claims queue: drained by moto's exit.
+  });
+});

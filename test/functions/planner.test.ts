@@ -1,0 +1,226 @@
+/** The planner on its own: templates parsed by the shared model, source images as EC2 describes them. */
+import type { Image } from '@aws-sdk/client-ec2';
+import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLLING, DEFAULT_TIMEOUTS } from '../../functions/lib/config.ts';
+import type { ExecutionInput } from '../../functions/lib/contract.ts';
+import { ProblemError, type FieldProblem } from '../../functions/lib/http.ts';
+import { planBuild, type PlanOptions } from '../../functions/lib/planner.ts';
+import { parseTemplate } from '../../model/index.ts';
+
+const BUILD_ID = 'b-01hxq0000000000000000000000';
+const OPTIONS: PlanOptions = {
+  buildId: BUILD_ID,
+  target: { region: 'eu-west-1', accountId: '111122223333' },
+  polling: DEFAULT_POLLING,
+  timeouts: DEFAULT_TIMEOUTS,
+};
+
+/** A Debian-like source: gp3 root with provisioned performance, a data volume, an instance store. */
+const SOURCE: Image = {
+  ImageId: 'ami-0aaaaaaaaaaaaaaaa',
+  Name: 'debian-12-arm64',
+  Architecture: 'arm64',
+  VirtualizationType: 'hvm',
+  RootDeviceType: 'ebs',
+  RootDeviceName: '/dev/xvda',
+  EnaSupport: true,
+  SriovNetSupport: 'simple',
+  BootMode: 'uefi',
+  TpmSupport: 'v2.0',
+  ImdsSupport: 'v2.0',
+  BlockDeviceMappings: [
+    { DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-0root', VolumeSize: 8, VolumeType: 'gp3', Iops: 3000, Throughput: 125, DeleteOnTermination: true, Encrypted: false } },
+    { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: 'snap-0data', VolumeSize: 100, VolumeType: 'st1', DeleteOnTermination: false, Encrypted: false } },
+    { DeviceName: '/dev/xvdc', VirtualName: 'ephemeral0' },
+  ],
+};
+
+function plan(builder: Record<string, unknown>, source: Image | null = SOURCE, options: Partial<PlanOptions> = {}): ExecutionInput {
+  const request = parseTemplate(
+    { builders: [{ type: 'amazon-chroot', ami_name: 'planned', ...(source ? { source_ami: source.ImageId } : {}), ...builder }] },
+    { templateDir: tmpdir(), now: new Date('2024-05-06T07:08:09Z') },
+  );
+  return planBuild(request, source, { ...OPTIONS, ...options });
+}
+
+function problemsOf(run: () => unknown): FieldProblem[] {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ProblemError) {
+      expect(error.status).toBe(400);
+      return [...(error.errors ?? [])];
+    }
+    throw error;
+  }
+  throw new Error('expected the plan to be refused');
+}
+
+describe('root volume size', () => {
+  it('is the source\'s root size by default', () => {
+    const input = plan({});
+    expect(input.createVolume).toMatchObject({ Size: 8, SnapshotId: 'snap-0root', VolumeType: 'gp3', Iops: 3000, Throughput: 125 });
+    expect(input.registerImage.BlockDeviceMappings?.[0]).toEqual({
+      DeviceName: '/dev/xvda',
+      Ebs: { DeleteOnTermination: true, VolumeSize: 8, VolumeType: 'gp3', Iops: 3000, Throughput: 125 },
+    });
+  });
+
+  it('grows to root_volume_size, and the image\'s root mapping with it', () => {
+    const input = plan({ root_volume_size: 32 });
+    expect(input.createVolume.Size).toBe(32);
+    expect(input.registerImage.BlockDeviceMappings?.[0]?.Ebs?.VolumeSize).toBe(32);
+  });
+
+  it('may not shrink', () => {
+    expect(problemsOf(() => plan({ root_volume_size: 4 }))).toEqual([
+      { path: 'builders[0].root_volume_size', message: expect.stringContaining('may only grow') as string },
+    ]);
+  });
+
+  it('drops provisioned performance on a change of volume type; io1 without a source io1 is refused', () => {
+    expect(plan({ root_volume_type: 'gp2' }).createVolume).toMatchObject({ VolumeType: 'gp2', Iops: undefined, Throughput: undefined });
+    expect(problemsOf(() => plan({ root_volume_type: 'io1' })).map((p) => p.path)).toEqual(['builders[0].root_volume_type']);
+  });
+});
+
+describe('block device mappings', () => {
+  it('copies the source\'s mappings, without the source root snapshot or encryption flags on snapshots', () => {
+    expect(plan({ root_volume_size: 20 }).registerImage.BlockDeviceMappings).toEqual([
+      { DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, VolumeSize: 20, VolumeType: 'gp3', Iops: 3000, Throughput: 125 } },
+      { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: 'snap-0data', VolumeSize: 100, VolumeType: 'st1', DeleteOnTermination: false } },
+      { DeviceName: '/dev/xvdc', VirtualName: 'ephemeral0' },
+    ]);
+  });
+
+  it('replaces the source\'s mappings with ami_block_device_mappings', () => {
+    const input = plan({
+      root_device_name: '/dev/xvda',
+      root_volume_size: 16,
+      ami_block_device_mappings: [
+        { device_name: '/dev/xvda', volume_size: 10, volume_type: 'gp3', delete_on_termination: true },
+        { device_name: '/dev/xvdf', volume_size: 50, volume_type: 'gp2', encrypted: true },
+        { device_name: '/dev/xvdg', no_device: true },
+      ],
+    });
+    expect(input.registerImage.BlockDeviceMappings).toEqual([
+      // The root entry is at least as large as the volume the snapshot comes from.
+      { DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, VolumeSize: 16, VolumeType: 'gp3' } },
+      { DeviceName: '/dev/xvdf', Ebs: { DeleteOnTermination: false, Encrypted: true, VolumeSize: 50, VolumeType: 'gp2' } },
+      { DeviceName: '/dev/xvdg', NoDevice: '' },
+    ]);
+    expect(input.rootDeviceName).toBe('/dev/xvda');
+    expect(JSON.stringify(input.registerImage)).not.toContain('snap-0data');
+  });
+
+  it('refuses a KMS key on an additional mapping, which RegisterImage cannot take', () => {
+    const problems = problemsOf(() =>
+      plan({
+        root_device_name: '/dev/xvda',
+        root_volume_size: 8,
+        ami_block_device_mappings: [
+          { device_name: '/dev/xvda' },
+          { device_name: '/dev/xvdf', volume_size: 5, encrypted: true, kms_key_id: 'alias/data' },
+        ],
+      }),
+    );
+    expect(problems.map((p) => p.path)).toEqual(['builders[0].ami_block_device_mappings[1].kms_key_id']);
+  });
+});
+
+describe('image attributes', () => {
+  it('come from the source when the template is silent', () => {
+    expect(plan({}).registerImage).toMatchObject({
+      Name: 'planned',
+      Architecture: 'arm64',
+      VirtualizationType: 'hvm',
+      RootDeviceName: '/dev/xvda',
+      EnaSupport: true,
+      SriovNetSupport: 'simple',
+      BootMode: 'uefi',
+      TpmSupport: 'v2.0',
+      ImdsSupport: 'v2.0',
+    });
+  });
+
+  it('come from the template when it speaks', () => {
+    const plain: Image = { ...SOURCE, EnaSupport: undefined, SriovNetSupport: undefined, BootMode: undefined, TpmSupport: undefined, ImdsSupport: undefined };
+    expect(plan({ ena_support: false, ami_architecture: 'x86_64', boot_mode: 'legacy-bios' }).registerImage).toMatchObject({
+      EnaSupport: false,
+      Architecture: 'x86_64',
+      BootMode: 'legacy-bios',
+    });
+    expect(plan({ sriov_support: true, ena_support: true, boot_mode: 'uefi', tpm_support: 'v2.0', imds_support: 'v2.0' }, plain).registerImage).toMatchObject({
+      SriovNetSupport: 'simple',
+      EnaSupport: true,
+      BootMode: 'uefi',
+      TpmSupport: 'v2.0',
+      ImdsSupport: 'v2.0',
+    });
+    const silent = plan({}, plain).registerImage;
+    expect([silent.EnaSupport, silent.SriovNetSupport, silent.BootMode, silent.TpmSupport]).toEqual([undefined, undefined, undefined, undefined]);
+  });
+});
+
+describe('encryption', () => {
+  it('encrypts the build volume itself with encrypt_boot, so no image copy is needed', () => {
+    expect(plan({ encrypt_boot: true, kms_key_id: 'alias/images' }).createVolume).toMatchObject({ Encrypted: true, KmsKeyId: 'alias/images' });
+    expect(plan({ root_volume_encrypt_boot: true, root_volume_kms_key_id: 'alias/scratch' }).createVolume).toMatchObject({
+      Encrypted: true,
+      KmsKeyId: 'alias/scratch',
+    });
+    expect(plan({}).createVolume.Encrypted).toBeUndefined();
+  });
+
+  it('cannot decrypt an encrypted source', () => {
+    const encrypted: Image = {
+      ...SOURCE,
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-0root', VolumeSize: 8, Encrypted: true } }],
+    };
+    expect(problemsOf(() => plan({ encrypt_boot: false }, encrypted)).map((p) => p.path)).toEqual(['builders[0].encrypt_boot']);
+  });
+});
+
+describe('tags, polling, target', () => {
+  it('tags every resource with the build id and refuses the factory\'s prefix', () => {
+    const input = plan({ tags: { App: 'web' }, snapshot_tags: { App: 'web-snapshot' }, root_volume_tags: { Scratch: 'yes' } });
+    const build = { Key: 'ami-factory:build-id', Value: BUILD_ID };
+    expect(input.createVolume.TagSpecifications).toEqual([{ ResourceType: 'volume', Tags: [{ Key: 'Scratch', Value: 'yes' }, build] }]);
+    expect(input.createSnapshot.TagSpecifications).toEqual([{ ResourceType: 'snapshot', Tags: [{ Key: 'App', Value: 'web-snapshot' }, build] }]);
+    expect(input.registerImage.TagSpecifications).toEqual([{ ResourceType: 'image', Tags: [{ Key: 'App', Value: 'web' }, build] }]);
+    expect(problemsOf(() => plan({ tags: { 'ami-factory:build-id': 'mine' } })).map((p) => p.path)).toEqual(['builders[0].tags["ami-factory:build-id"]']);
+  });
+
+  it('takes Packer\'s aws_polling over the factory\'s pacing', () => {
+    expect(plan({ aws_polling: { delay_seconds: 2, max_attempts: 30 } }).polling).toEqual({ volume: 2, attachment: 2, snapshot: 2, image: 2, maxAttempts: 30 });
+    expect(plan({}).polling).toEqual(DEFAULT_POLLING);
+  });
+
+  it('refuses a region other than the factory\'s', () => {
+    expect(problemsOf(() => plan({ region: 'us-west-2' })).map((p) => p.path)).toEqual(['builders[0].region']);
+    expect(plan({ region: 'eu-west-1' }).target).toEqual({ region: 'eu-west-1', accountId: '111122223333' });
+  });
+});
+
+describe('from_scratch', () => {
+  it('plans an empty volume and the template\'s mappings', () => {
+    const input = plan(
+      {
+        from_scratch: true,
+        root_volume_size: 4,
+        root_device_name: '/dev/xvda',
+        ami_virtualization_type: 'hvm',
+        pre_mount_commands: ['parted {{.Device}} mklabel gpt'],
+        ami_block_device_mappings: [{ device_name: '/dev/xvda', delete_on_termination: true }],
+      },
+      null,
+    );
+    expect(input.createVolume).toMatchObject({ Size: 4, VolumeType: 'gp2', SnapshotId: undefined });
+    expect(input.registerImage).toMatchObject({
+      Architecture: 'x86_64',
+      VirtualizationType: 'hvm',
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { DeleteOnTermination: true, VolumeSize: 4 } }],
+    });
+  });
+});
