@@ -168,8 +168,9 @@ function planRootVolume(
       problems.add(problems.at(option), `the source image's root snapshot is encrypted: ${option} cannot be false`);
     }
   }
+  // Always a boolean: the workflow's CreateVolume names the parameter (docs/architecture.md).
   const encrypted =
-    builder.encrypt_boot === true || builder.root_volume_encrypt_boot === true || templateRoot?.encrypted === true ? true : undefined;
+    builder.encrypt_boot === true || builder.root_volume_encrypt_boot === true || templateRoot?.encrypted === true;
   const kmsKeyId =
     (builder.encrypt_boot === true ? builder.kms_key_id : undefined) ?? builder.root_volume_kms_key_id ?? templateRoot?.kms_key_id;
   return { size, type, iops, throughput, encrypted, kmsKeyId };
@@ -210,10 +211,14 @@ function planMappings(
 }
 
 function planImageAttributes(builder: AmazonChrootConfig, source: Image | null): Omit<RegisterImageRequest, 'Name'> {
-  const virtualization = builder.ami_virtualization_type ?? source?.VirtualizationType;
+  // The workflow's RegisterImage names Architecture, VirtualizationType, EnaSupport and
+  // BootMode always (docs/architecture.md): each gets a value, EC2's own default if the
+  // template and the source give none.
+  const virtualization = builder.ami_virtualization_type ?? source?.VirtualizationType ?? 'hvm';
+  const architecture = builder.ami_architecture ?? source?.Architecture ?? 'x86_64';
   return {
     Description: builder.ami_description === '' ? undefined : builder.ami_description,
-    Architecture: builder.ami_architecture ?? source?.Architecture,
+    Architecture: architecture,
     VirtualizationType: virtualization,
     // A paravirtual image boots the source's kernel; HVM images boot their own.
     KernelId: virtualization === 'paravirtual' ? source?.KernelId : undefined,
@@ -221,9 +226,9 @@ function planImageAttributes(builder: AmazonChrootConfig, source: Image | null):
     // Unlike Packer, unset options inherit the source's: an ENA source image gives an image
     // that still boots on Nitro instances. sriov_support cannot be told apart from "unset
     // false", so only true changes anything.
-    EnaSupport: builder.ena_support ?? source?.EnaSupport,
+    EnaSupport: builder.ena_support ?? source?.EnaSupport ?? false,
     SriovNetSupport: builder.sriov_support || source?.SriovNetSupport === 'simple' ? 'simple' : undefined,
-    BootMode: builder.boot_mode ?? source?.BootMode,
+    BootMode: builder.boot_mode ?? source?.BootMode ?? (architecture.startsWith('arm64') ? 'uefi' : 'legacy-bios'),
     TpmSupport: builder.tpm_support ?? source?.TpmSupport,
     UefiData: builder.uefi_data,
     ImdsSupport: builder.imds_support ?? source?.ImdsSupport,

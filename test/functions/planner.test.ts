@@ -158,8 +158,10 @@ describe('image attributes', () => {
       TpmSupport: 'v2.0',
       ImdsSupport: 'v2.0',
     });
+    // The workflow always sends EnaSupport and BootMode: silence means EC2's defaults.
     const silent = plan({}, plain).registerImage;
-    expect([silent.EnaSupport, silent.SriovNetSupport, silent.BootMode, silent.TpmSupport]).toEqual([undefined, undefined, undefined, undefined]);
+    const archDefault = plain.Architecture?.startsWith('arm64') ? 'uefi' : 'legacy-bios';
+    expect([silent.EnaSupport, silent.SriovNetSupport, silent.BootMode, silent.TpmSupport]).toEqual([false, undefined, archDefault, undefined]);
   });
 });
 
@@ -170,7 +172,7 @@ describe('encryption', () => {
       Encrypted: true,
       KmsKeyId: 'alias/scratch',
     });
-    expect(plan({}).createVolume.Encrypted).toBeUndefined();
+    expect(plan({}).createVolume.Encrypted).toBe(false);
   });
 
   it('cannot decrypt an encrypted source', () => {

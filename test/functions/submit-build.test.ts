@@ -86,6 +86,7 @@ describe('POST /builds accepts a build', () => {
       Size: 20,
       SnapshotId: sourceSnapshot,
       VolumeType: 'standard',
+      Encrypted: false,
       TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'Scratch', Value: 'yes' }, buildTag] }],
     });
     expect(input.createSnapshot.TagSpecifications).toEqual([

@@ -1,0 +1,53 @@
+/**
+ * EventBridge, as far as the factory needs it locally: the local AWS has no event bus, so
+ * executions of the factory's state machine are watched and, when one ends ABORTED,
+ * TIMED_OUT or FAILED, the clean-up function receives the same "Step Functions Execution
+ * Status Change" event the deployed rule would deliver.
+ */
+import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import type { Context } from 'aws-lambda';
+import { handler as cleanUpBuild, type ExecutionStatusChangeEvent } from '../functions/clean-up-build.ts';
+
+const CLEAN_UP_STATUSES = ['ABORTED', 'TIMED_OUT', 'FAILED'] as const;
+
+export interface ExecutionEvents {
+  /** Delivers what has happened so far, then stops watching. */
+  stop(): Promise<void>;
+}
+
+export function watchExecutions(sfn: SFNClient, stateMachineArn: string, onError: (error: unknown) => void, intervalMs = 1_000): ExecutionEvents {
+  const delivered = new Set<string>();
+  const deliver = async (): Promise<void> => {
+    for (const statusFilter of CLEAN_UP_STATUSES) {
+      const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter, maxResults: 100 }));
+      for (const execution of executions) {
+        const arn = execution.executionArn ?? '';
+        if (delivered.has(arn)) continue;
+        delivered.add(arn);
+        const event = {
+          version: '0',
+          id: crypto.randomUUID(),
+          'detail-type': 'Step Functions Execution Status Change',
+          source: 'aws.states',
+          account: '123456789012',
+          time: new Date().toISOString(),
+          region: 'us-east-1',
+          resources: [arn],
+          detail: { executionArn: arn, stateMachineArn, name: execution.name ?? '', status: statusFilter },
+        } satisfies ExecutionStatusChangeEvent;
+        await cleanUpBuild(event, { awsRequestId: crypto.randomUUID() } as Context);
+      }
+    }
+  };
+  let running = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(deliver).catch(onError);
+  }, intervalMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+      await deliver().catch(onError);
+    },
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * The local factory's AWS resources, made in the local AWS from the deployment itself: the
+ * CloudFormation template that `serverless package` writes from serverless.yml. Queues (with
+ * their dead-letter redrive), the artifacts bucket and the state machine (its definition and
+ * substitutions) come from that template, and so do the functions' environment variables,
+ * so nothing here is a second hand-kept copy of the deployment.
+ */
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { localAwsClientConfig, repoRoot } from './moto-server.ts';
+
+export const LOCAL_STAGE = 'local';
+export const LOCAL_REGION = 'us-east-1';
+const ACCOUNT_ID = '123456789012';
+
+interface Resource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+}
+
+interface Template {
+  Resources: Record<string, Resource>;
+  Outputs?: Record<string, { Value: unknown }>;
+}
+
+export interface FactoryResources {
+  claimsQueueUrl: string;
+  hostQueuePrefix: string;
+  artifactsBucket: string;
+  stateMachineArn: string;
+  /** Each function's environment, by handler module (`functions/submit-build`). */
+  functionEnvironments: Record<string, Record<string, string>>;
+}
+
+/** Runs `serverless package` offline and reads the CloudFormation template it writes. */
+export async function packageDeployment(stage = LOCAL_STAGE): Promise<Template> {
+  const packageDir = join(repoRoot, '.cache', 'package', stage);
+  await execa('npx', ['serverless', 'package', '--stage', stage, '--region', LOCAL_REGION, '--package', packageDir], {
+    cwd: repoRoot,
+    preferLocal: true,
+    env: { SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+  });
+  return JSON.parse(await readFile(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+}
+
+/** Physical ids of what has been created so far, for Ref and Fn::GetAtt. */
+interface Physical {
+  ref: string;
+  attributes: Record<string, string>;
+}
+
+function resolver(created: Map<string, Physical>) {
+  const pseudo: Record<string, string> = {
+    'AWS::Region': LOCAL_REGION,
+    'AWS::AccountId': ACCOUNT_ID,
+    'AWS::Partition': 'aws',
+    'AWS::URLSuffix': 'amazonaws.com',
+  };
+  const resolve = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(resolve);
+    if (typeof value !== 'object' || value === null) return value;
+    const node = value as Record<string, unknown>;
+    if ('Ref' in node) {
+      const name = String(node.Ref);
+      const found = pseudo[name] ?? created.get(name)?.ref;
+      if (found === undefined) throw new Error(`the local factory cannot resolve Ref ${name}`);
+      return found;
+    }
+    if ('Fn::GetAtt' in node) {
+      const [logicalId, attribute] = node['Fn::GetAtt'] as [string, string];
+      const found = created.get(logicalId)?.attributes[attribute];
+      if (found === undefined) throw new Error(`the local factory cannot resolve Fn::GetAtt ${logicalId}.${attribute}`);
+      return found;
+    }
+    if ('Fn::Sub' in node) {
+      const text = String(node['Fn::Sub']);
+      return text.replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
+        const [logicalId, attribute] = name.split('.');
+        if (attribute !== undefined) return String(resolve({ 'Fn::GetAtt': [logicalId, attribute] }));
+        return String(resolve({ Ref: name }));
+      });
+    }
+    if ('Fn::Join' in node) {
+      const [separator, parts] = node['Fn::Join'] as [string, unknown[]];
+      return parts.map((p) => String(resolve(p))).join(separator);
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, resolve(v)]));
+  };
+  return resolve;
+}
+
+const ofType = (template: Template, type: string): [string, Resource][] =>
+  Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+
+/** Creates the template's queues, bucket and state machine in the local AWS at `endpoint`. */
+export async function createFactoryResources(endpoint: string, template: Template): Promise<FactoryResources> {
+  const config = localAwsClientConfig(endpoint, LOCAL_REGION);
+  const sqs = new SQSClient(config);
+  const s3 = new S3Client({ ...config, forcePathStyle: true });
+  const sfn = new SFNClient(config);
+  const created = new Map<string, Physical>();
+  const resolve = resolver(created);
+
+  // Queues: dead-letter queues first, so a redrive policy can name their ARN.
+  const queues = ofType(template, 'AWS::SQS::Queue').sort(([, a]) => (a.Properties?.RedrivePolicy ? 1 : -1));
+  for (const [logicalId, queue] of queues) {
+    const properties = resolve(queue.Properties ?? {}) as Record<string, unknown>;
+    const attributes: Record<string, string> = {};
+    for (const name of ['VisibilityTimeout', 'MessageRetentionPeriod', 'DelaySeconds', 'ReceiveMessageWaitTimeSeconds']) {
+      if (properties[name] !== undefined) attributes[name] = String(properties[name]);
+    }
+    if (properties.RedrivePolicy) attributes.RedrivePolicy = JSON.stringify(properties.RedrivePolicy);
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: String(properties.QueueName ?? logicalId), Attributes: attributes }));
+    const url = QueueUrl ?? '';
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+    created.set(logicalId, { ref: url, attributes: { Arn: Attributes?.QueueArn ?? '', QueueUrl: url, QueueName: String(properties.QueueName) } });
+  }
+
+  for (const [logicalId] of ofType(template, 'AWS::S3::Bucket')) {
+    if (logicalId === 'ServerlessDeploymentBucket') continue; // where `serverless deploy` uploads code
+    const name = `ami-factory-${LOCAL_STAGE}-${logicalId.toLowerCase()}`;
+    await s3.send(new CreateBucketCommand({ Bucket: name }));
+    created.set(logicalId, { ref: name, attributes: { Arn: `arn:aws:s3:::${name}` } });
+  }
+
+  let stateMachineArn = '';
+  for (const [logicalId, machine] of ofType(template, 'AWS::StepFunctions::StateMachine')) {
+    const properties = machine.Properties ?? {};
+    const substitutions = resolve(properties.DefinitionSubstitutions ?? {}) as Record<string, string>;
+    const definition = String(properties.DefinitionString).replace(/\$\{(\w+)\}/g, (placeholder, name: string) =>
+      substitutions[name] !== undefined ? JSON.stringify(substitutions[name]).slice(1, -1) : placeholder,
+    );
+    const { stateMachineArn: arn } = await sfn.send(
+      new CreateStateMachineCommand({
+        name: String(properties.StateMachineName ?? logicalId),
+        definition,
+        // The local AWS does not check roles: the deployed role is not modelled here.
+        roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/ami-factory-${LOCAL_STAGE}-state-machine`,
+        type: 'STANDARD',
+      }),
+    );
+    stateMachineArn = arn ?? '';
+    created.set(logicalId, { ref: stateMachineArn, attributes: { Arn: stateMachineArn, Name: String(properties.StateMachineName) } });
+  }
+
+  const functionEnvironments: Record<string, Record<string, string>> = {};
+  for (const [, fn] of ofType(template, 'AWS::Lambda::Function')) {
+    const handler = String(fn.Properties?.Handler ?? '').replace(/\.handler$/, '');
+    const variables = (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
+    functionEnvironments[handler] = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, String(resolve(v))]));
+  }
+
+  const output = (name: string): string => String(resolve(template.Outputs?.[name]?.Value ?? ''));
+  return {
+    claimsQueueUrl: output('ClaimsQueueUrl'),
+    hostQueuePrefix: output('HostQueuePrefix'),
+    artifactsBucket: output('ArtifactsBucket'),
+    stateMachineArn,
+    functionEnvironments,
+  };
+}

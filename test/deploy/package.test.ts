@@ -1,0 +1,338 @@
+/**
+ * The deployment as CloudFormation will see it. Runs scripts/package-and-lint.sh (the
+ * offline `serverless package` and cfn-lint), then checks the template and the function
+ * zips for what a review of serverless.yml is there to catch: a function without its own
+ * role, a wildcard permission, a state machine placeholder nobody fills, a queue without a
+ * dead-letter queue, an unsigned API route, and chroot engine code in a Lambda bundle.
+ */
+import { execa } from 'execa';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { inflateRawSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const CFN_LINT = join(ROOT, '.cache/venv/bin/cfn-lint');
+const SERVERLESS_DIR = join(ROOT, '.serverless');
+
+/** One Lambda function per handler module, each exporting `handler`. */
+const HANDLERS = [
+  'functions/submit-build.handler',
+  'functions/list-builds.handler',
+  'functions/get-build.handler',
+  'functions/get-build-log.handler',
+  'functions/cancel-build.handler',
+  'functions/clean-up-build.handler',
+];
+
+const ROUTES = ['POST /builds', 'GET /builds', 'GET /builds/{id}', 'GET /builds/{id}/log', 'DELETE /builds/{id}'];
+
+/**
+ * The only actions a role may grant on `Resource: '*'`: AWS offers no resource-level
+ * permissions for them (the test checks that against cfn-lint's copy of the IAM reference).
+ */
+const UNSCOPED_ACTIONS: Readonly<Record<string, string>> = {
+  'ec2:DescribeVolumes': 'EC2 Describe calls cannot be limited to resources',
+  'ec2:DescribeSnapshots': 'EC2 Describe calls cannot be limited to resources',
+  'ec2:DescribeImages': 'EC2 Describe calls cannot be limited to resources',
+  'ec2:DescribeInstances': 'EC2 Describe calls cannot be limited to resources',
+  'states:SendTaskSuccess': 'task-token calls name no resource: the token is the authority',
+  'states:SendTaskFailure': 'task-token calls name no resource: the token is the authority',
+  'states:SendTaskHeartbeat': 'task-token calls name no resource: the token is the authority',
+  'logs:CreateLogDelivery': 'Step Functions log delivery: the vended-logs calls have no resource-level permissions',
+  'logs:GetLogDelivery': 'Step Functions log delivery: the vended-logs calls have no resource-level permissions',
+  'logs:UpdateLogDelivery': 'Step Functions log delivery: the vended-logs calls have no resource-level permissions',
+  'logs:DeleteLogDelivery': 'Step Functions log delivery: the vended-logs calls have no resource-level permissions',
+  'logs:ListLogDeliveries': 'Step Functions log delivery: the vended-logs calls have no resource-level permissions',
+  'logs:PutResourcePolicy': 'Step Functions log delivery writes the log group resource policy; no resource-level permissions',
+  'logs:DescribeResourcePolicies': 'Step Functions log delivery reads the resource policies; no resource-level permissions',
+  'logs:DescribeLogGroups': 'Step Functions log delivery checks the log group; no resource-level permissions',
+};
+
+/** What only the chroot engine and the block-device code contain. */
+const CHROOT_MARKERS = ['worker/chroot/', 'worker/devices/', 'worker/provisioners/', 'policy-rc.d'];
+
+interface Resource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+}
+
+interface Template {
+  Resources: Record<string, Resource>;
+  Outputs?: Record<string, { Value: unknown }>;
+}
+
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+}
+
+type IamReference = Record<string, { Actions: Record<string, { Resources?: string[] } | undefined> } | undefined>;
+
+const skipReason = existsSync(CFN_LINT) ? undefined : '.cache/venv/bin/cfn-lint is missing (scripts/setup.sh installs it)';
+if (skipReason !== undefined) console.warn(`skipping the deployment package test: ${skipReason}`);
+
+function record(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what} is not an object`);
+  return value as Record<string, unknown>;
+}
+
+function list<T>(value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+/** The logical id a `Ref` or `Fn::GetAtt` points at. */
+function target(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const ref = (value as { Ref?: unknown }).Ref;
+  if (typeof ref === 'string') return ref;
+  const getAtt = (value as { 'Fn::GetAtt'?: unknown })['Fn::GetAtt'];
+  return Array.isArray(getAtt) && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
+}
+
+function ofType(template: Template, type: string): [string, Resource][] {
+  return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
+}
+
+function statementsOf(role: Resource): Statement[] {
+  const policies = list(role.Properties?.Policies as { PolicyDocument: { Statement: Statement | Statement[] } }[] | undefined);
+  return policies.flatMap((policy) => list(policy.PolicyDocument.Statement));
+}
+
+/** cfn-lint ships the IAM service reference: which actions take which resource types. */
+function iamReference(): IamReference | undefined {
+  const lib = join(ROOT, '.cache/venv/lib');
+  if (!existsSync(lib)) return undefined;
+  for (const python of readdirSync(lib)) {
+    const path = join(lib, python, 'site-packages/cfnlint/data/AdditionalSpecs/Policies.json');
+    if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as IamReference;
+  }
+  return undefined;
+}
+
+function resourceTypesOf(reference: IamReference, action: string): string[] | undefined {
+  const [service = '', name = ''] = action.split(':');
+  const entry = reference[service]?.Actions[name.toLowerCase()];
+  return entry === undefined ? undefined : (entry.Resources ?? []);
+}
+
+/** The files of a zip archive (stored or deflated entries: what the packager writes). */
+function readZip(path: string): Map<string, Buffer> {
+  const zip = readFileSync(path);
+  let end = -1;
+  for (let at = zip.length - 22; at >= Math.max(0, zip.length - 65_557); at--) {
+    if (zip.readUInt32LE(at) === 0x06054b50) {
+      end = at;
+      break;
+    }
+  }
+  if (end < 0) throw new Error(`${path} is not a zip archive`);
+  const files = new Map<string, Buffer>();
+  let entry = zip.readUInt32LE(end + 16);
+  for (let count = zip.readUInt16LE(end + 10); count > 0; count--) {
+    if (zip.readUInt32LE(entry) !== 0x02014b50) throw new Error(`${path}: broken central directory`);
+    const method = zip.readUInt16LE(entry + 10);
+    const size = zip.readUInt32LE(entry + 20);
+    const nameLength = zip.readUInt16LE(entry + 28);
+    const local = zip.readUInt32LE(entry + 42);
+    const name = zip.toString('utf8', entry + 46, entry + 46 + nameLength);
+    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+    const data = zip.subarray(start, start + size);
+    if (method !== 0 && method !== 8) throw new Error(`${path}: ${name} uses compression method ${method}`);
+    if (!name.endsWith('/')) files.set(name, method === 8 ? inflateRawSync(data) : data);
+    entry += 46 + nameLength + zip.readUInt16LE(entry + 30) + zip.readUInt16LE(entry + 32);
+  }
+  return files;
+}
+
+describe.skipIf(skipReason !== undefined)('deployment package (serverless package + cfn-lint)', () => {
+  let run: { exitCode: number | undefined; all: string };
+  let template: Template;
+  let lambdas: [string, Resource][];
+  let workDir: string;
+
+  beforeAll(async () => {
+    const started = performance.now();
+    const result = await execa('bash', [join(ROOT, 'scripts/package-and-lint.sh')], { cwd: ROOT, all: true, reject: false });
+    console.info(`scripts/package-and-lint.sh: exit ${String(result.exitCode)} after ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    run = { exitCode: result.exitCode, all: result.all };
+    const path = join(SERVERLESS_DIR, 'cloudformation-template-update-stack.json');
+    template = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as Template) : { Resources: {} };
+    lambdas = ofType(template, 'AWS::Lambda::Function');
+    workDir = await mkdtemp(join(tmpdir(), 'deploy-package-'));
+  });
+
+  afterAll(async () => {
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  it('packages offline and passes cfn-lint', () => {
+    expect(run.exitCode, run.all).toBe(0);
+  });
+
+  it('has one nodejs24.x Lambda function per handler, each with a role of its own', () => {
+    expect(lambdas.map(([, fn]) => fn.Properties?.Handler).sort()).toEqual([...HANDLERS].sort());
+    for (const [id, fn] of lambdas) expect(fn.Properties?.Runtime, id).toBe('nodejs24.x');
+
+    const roles = lambdas.map(([, fn]) => target(fn.Properties?.Role));
+    expect(new Set(roles).size).toBe(lambdas.length);
+    const usedBy = (role: string): number =>
+      Object.values(template.Resources).filter((resource) => target(resource.Properties?.Role) === role || target(resource.Properties?.RoleArn) === role).length;
+    for (const role of roles) {
+      expect(role, 'a function role is a Fn::GetAtt of a role in the template').toBeDefined();
+      expect(template.Resources[role ?? '']?.Type).toBe('AWS::IAM::Role');
+      expect(usedBy(role ?? ''), `${role ?? ''} serves one function`).toBe(1);
+    }
+  });
+
+  it('grants no wildcard action, and Resource "*" only for actions that cannot be scoped', () => {
+    const reference = iamReference();
+    const roles = ofType(template, 'AWS::IAM::Role');
+    expect(roles.length).toBeGreaterThan(lambdas.length);
+    for (const [id, role] of roles) {
+      expect(role.Properties?.ManagedPolicyArns, `${id} attaches no managed policy`).toBeUndefined();
+      for (const statement of statementsOf(role)) {
+        const where = `${id} ${statement.Sid ?? '(no Sid)'}`;
+        const actions = list(statement.Action);
+        expect(statement.Effect, where).toBe('Allow');
+        expect(actions.filter((action) => action.includes('*')), `${where}: wildcard actions`).toEqual([]);
+        if (list(statement.Resource).includes('*')) {
+          expect(actions.filter((action) => UNSCOPED_ACTIONS[action] === undefined), `${where}: actions on Resource "*"`).toEqual([]);
+        }
+        if (reference !== undefined) {
+          expect(actions.filter((action) => resourceTypesOf(reference, action) === undefined), `${where}: unknown actions`).toEqual([]);
+        }
+      }
+    }
+    // The list above is only as good as its reasons: none of them may take a resource type.
+    if (reference !== undefined) {
+      const scopable = Object.keys(UNSCOPED_ACTIONS).filter((action) => (resourceTypesOf(reference, action) ?? []).length > 0);
+      expect(scopable, 'actions listed as unscopable that do support resource-level permissions').toEqual([]);
+    }
+  });
+
+  it('fills every placeholder of the state machine definition', () => {
+    const machines = ofType(template, 'AWS::StepFunctions::StateMachine');
+    expect(machines).toHaveLength(1);
+    const [, machine] = machines[0] ?? ['', { Type: '' }];
+    const definition = machine.Properties?.DefinitionString;
+    // A plain string: wrapped in Fn::Sub, the placeholders would be read as references.
+    expect(typeof definition).toBe('string');
+    const substitutions = record(machine.Properties?.DefinitionSubstitutions ?? {}, 'DefinitionSubstitutions');
+    const placeholders = [...new Set(Array.from(String(definition).matchAll(/\$\{([^}]*)\}/g), (match) => match[1] ?? ''))];
+    expect(placeholders.filter((name) => !(name in substitutions)), 'placeholders without a substitution').toEqual([]);
+    for (const [name, value] of Object.entries(substitutions)) {
+      expect(template.Resources[target(value) ?? ''], `${name} refers to a resource of the stack`).toBeDefined();
+    }
+    const filled = String(definition).replace(/\$\{([^}]*)\}/g, (_match, name: string) => `substituted-${name}`);
+    expect(filled).not.toContain('${');
+    expect(record(JSON.parse(filled), 'definition').StartAt).toEqual(expect.any(String));
+  });
+
+  it('gives every queue a dead-letter queue', () => {
+    const queues = ofType(template, 'AWS::SQS::Queue');
+    const deadLetterTargets = new Set<string | undefined>([
+      ...queues.map(([, queue]) => target(record(queue.Properties?.RedrivePolicy ?? {}, 'RedrivePolicy').deadLetterTargetArn)),
+      ...ofType(template, 'AWS::Lambda::EventInvokeConfig').map(([, config]) =>
+        target((config.Properties?.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)?.OnFailure?.Destination),
+      ),
+      ...ofType(template, 'AWS::Events::Rule').flatMap(([, rule]) =>
+        list(rule.Properties?.Targets as { DeadLetterConfig?: { Arn?: unknown } }[] | undefined).map((t) => target(t.DeadLetterConfig?.Arn)),
+      ),
+    ]);
+    deadLetterTargets.delete(undefined);
+    expect(queues.length).toBeGreaterThan(0);
+    for (const [id, queue] of queues) {
+      if (deadLetterTargets.has(id)) continue;
+      const redrive = record(queue.Properties?.RedrivePolicy, `${id} RedrivePolicy`);
+      expect(template.Resources[target(redrive.deadLetterTargetArn) ?? '']?.Type, `${id} dead-letter queue`).toBe('AWS::SQS::Queue');
+      expect(redrive.maxReceiveCount, id).toEqual(expect.any(Number));
+    }
+    for (const id of deadLetterTargets) expect(template.Resources[id ?? '']?.Type, `dead-letter target ${id ?? ''}`).toBe('AWS::SQS::Queue');
+  });
+
+  it('signs every API route with IAM (SigV4)', () => {
+    const pathOf = (resource: unknown): string => {
+      const id = target(resource);
+      const node = template.Resources[id ?? ''];
+      if (node?.Type !== 'AWS::ApiGateway::Resource') return '';
+      return `${pathOf(node.Properties?.ParentId)}/${String(node.Properties?.PathPart)}`;
+    };
+    const methods = ofType(template, 'AWS::ApiGateway::Method');
+    const routes = methods.map(([, method]) => `${String(method.Properties?.HttpMethod)} ${pathOf(method.Properties?.ResourceId) || '/'}`);
+    expect(routes.sort()).toEqual([...ROUTES].sort());
+    for (const [id, method] of methods) expect(method.Properties?.AuthorizationType, id).toBe('AWS_IAM');
+  });
+
+  it('cleans up after ABORTED, TIMED_OUT and FAILED executions of the state machine', () => {
+    const rules = ofType(template, 'AWS::Events::Rule');
+    expect(rules).toHaveLength(1);
+    const [, rule] = rules[0] ?? ['', { Type: '' }];
+    const pattern = record(rule.Properties?.EventPattern, 'EventPattern');
+    expect(pattern.source).toEqual(['aws.states']);
+    expect(pattern['detail-type']).toEqual(['Step Functions Execution Status Change']);
+    const detail = record(pattern.detail, 'detail');
+    expect(list(detail.status as string[]).sort()).toEqual(['ABORTED', 'FAILED', 'TIMED_OUT']);
+    expect(list(detail.stateMachineArn as unknown[]).map(target)).toEqual(['BuildImageStateMachine']);
+    const targets = list(rule.Properties?.Targets as { Arn: unknown }[] | undefined);
+    const cleanUp = lambdas.find(([, fn]) => fn.Properties?.Handler === 'functions/clean-up-build.handler');
+    expect(targets.map((t) => target(t.Arn))).toEqual([cleanUp?.[0]]);
+  });
+
+  it('names what a user needs in the outputs', () => {
+    for (const name of ['ApiUrl', 'ClaimsQueueUrl', 'ArtifactsBucket', 'StateMachineArn', 'WorkerInstanceProfile', 'HostQueuePrefix']) {
+      expect(template.Outputs?.[name], name).toBeDefined();
+    }
+  });
+
+  it('keeps the artifacts bucket private, encrypted, TLS-only and expiring', () => {
+    const [[id, bucket] = ['', { Type: '' }]] = ofType(template, 'AWS::S3::Bucket').filter(([name]) => name === 'ArtifactsBucket');
+    expect(id).toBe('ArtifactsBucket');
+    expect(Object.values(record(bucket.Properties?.PublicAccessBlockConfiguration, 'PublicAccessBlockConfiguration'))).toEqual([true, true, true, true]);
+    expect(bucket.Properties?.BucketEncryption).toBeDefined();
+    const rules = list((bucket.Properties?.LifecycleConfiguration as { Rules: { Prefix?: string; ExpirationInDays?: number }[] }).Rules);
+    for (const prefix of ['bundles/', 'logs/']) {
+      expect(rules.find((rule) => rule.Prefix === prefix)?.ExpirationInDays, prefix).toBeGreaterThan(0);
+    }
+    const policies = ofType(template, 'AWS::S3::BucketPolicy').filter(([, policy]) => target(policy.Properties?.Bucket) === id);
+    const statements = policies.flatMap(([, policy]) => list((policy.Properties?.PolicyDocument as { Statement: unknown[] }).Statement));
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+
+  it('zips each function without chroot engine code, and the bundle loads', async () => {
+    expect(lambdas.length).toBe(HANDLERS.length);
+    for (const [id, fn] of lambdas) {
+      const key = String(record(fn.Properties?.Code, `${id} Code`).S3Key);
+      const files = readZip(join(SERVERLESS_DIR, basename(key)));
+      const handler = String(fn.Properties?.Handler);
+      const module = `${handler.slice(0, handler.lastIndexOf('.'))}.mjs`;
+      expect([...files.keys()], id).toContain(module);
+      for (const [name, content] of files) {
+        const text = content.toString('utf8');
+        expect(CHROOT_MARKERS.filter((marker) => text.includes(marker)), `${id}: ${name}`).toEqual([]);
+      }
+
+      // The ES module bundle must load under Node as Lambda loads it, with `handler` exported:
+      // a CommonJS dependency that trips over the ESM output fails here, not at the first request.
+      const dir = join(workDir, id);
+      for (const [name, content] of files) {
+        await mkdir(dirname(join(dir, name)), { recursive: true });
+        await writeFile(join(dir, name), content);
+      }
+      const probe = 'const m = await import(process.argv[1]); if (typeof m.handler !== "function") throw new Error("no handler export");';
+      const loaded = await execa(process.execPath, ['--input-type=module', '-e', probe, pathToFileURL(join(dir, module)).href], {
+        cwd: dir,
+        reject: false,
+        all: true,
+      });
+      expect(loaded.exitCode, `${id}: ${loaded.all}`).toBe(0);
+    }
+  });
+});
