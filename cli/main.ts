@@ -8,6 +8,8 @@ import { registerValidateCommand } from './commands/validate.ts';
 import { registerChrootCommand } from './commands/chroot.ts';
 import { registerRecoverCommand } from './commands/recover.ts';
 import { registerBuildCommands } from './commands/builds.ts';
+import { registerLocalCommands } from './commands/local.ts';
+import { registerWorkerCommand } from '../worker/daemon/command.ts';
 
 const program = new Command('ami-factory')
   .description('Build EBS-backed AMIs the chroot way: no build instance is launched.')
@@ -21,6 +23,8 @@ registerValidateCommand(program);
 registerChrootCommand(program);
 registerRecoverCommand(program);
 registerBuildCommands(program);
+registerLocalCommands(program);
+registerWorkerCommand(program);
 
 try {
   await program.parseAsync(process.argv);

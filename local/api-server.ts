@@ -122,6 +122,11 @@ export async function startApiServer(port: number): Promise<LocalApi> {
   const actualPort = typeof address === 'object' && address ? address.port : port;
   return {
     endpoint: `http://127.0.0.1:${actualPort}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      }),
   };
 }

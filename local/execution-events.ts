@@ -6,7 +6,7 @@
  */
 import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
-import { handler as cleanUpBuild, type ExecutionStatusChangeEvent } from '../functions/clean-up-build.ts';
+import type { ExecutionStatusChangeEvent } from '../functions/clean-up-build.ts';
 
 const CLEAN_UP_STATUSES = ['ABORTED', 'TIMED_OUT', 'FAILED'] as const;
 
@@ -18,6 +18,9 @@ export interface ExecutionEvents {
 export function watchExecutions(sfn: SFNClient, stateMachineArn: string, onError: (error: unknown) => void, intervalMs = 1_000): ExecutionEvents {
   const delivered = new Set<string>();
   const deliver = async (): Promise<void> => {
+    // Imported when first needed, as Lambda would: its settings come from the environment
+    // the local factory sets up first.
+    const { handler: cleanUpBuild } = await import('../functions/clean-up-build.ts');
     for (const statusFilter of CLEAN_UP_STATUSES) {
       const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter, maxResults: 100 }));
       for (const execution of executions) {

@@ -9,7 +9,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { execa } from 'execa';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { localAwsClientConfig, repoRoot } from './moto-server.ts';
 
@@ -39,7 +39,11 @@ export interface FactoryResources {
 /** Runs `serverless package` offline and reads the CloudFormation template it writes. */
 export async function packageDeployment(stage = LOCAL_STAGE): Promise<Template> {
   const packageDir = join(repoRoot, '.cache', 'package', stage);
-  await execa('npx', ['serverless', 'package', '--stage', stage, '--region', LOCAL_REGION, '--package', packageDir], {
+  // flock: one packaging at a time in this checkout (scripts/package-and-lint.sh takes the
+  // same lock): the framework and its esbuild plugin share work folders.
+  await mkdir(join(repoRoot, '.cache'), { recursive: true });
+  const lock = join(repoRoot, '.cache', 'package.lock');
+  await execa('flock', [lock, 'npx', '--no-install', 'serverless', 'package', '--stage', stage, '--region', LOCAL_REGION, '--package', packageDir], {
     cwd: repoRoot,
     preferLocal: true,
     env: { SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
@@ -93,6 +97,10 @@ function resolver(created: Map<string, Physical>) {
   return resolve;
 }
 
+/** A resolved scalar property as text (template properties are typed `unknown`). */
+const text = (value: unknown): string =>
+  typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
+
 const ofType = (template: Template, type: string): [string, Resource][] =>
   Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
 
@@ -111,10 +119,10 @@ export async function createFactoryResources(endpoint: string, template: Templat
     const properties = resolve(queue.Properties ?? {}) as Record<string, unknown>;
     const attributes: Record<string, string> = {};
     for (const name of ['VisibilityTimeout', 'MessageRetentionPeriod', 'DelaySeconds', 'ReceiveMessageWaitTimeSeconds']) {
-      if (properties[name] !== undefined) attributes[name] = String(properties[name]);
+      if (properties[name] !== undefined) attributes[name] = text(properties[name]);
     }
     if (properties.RedrivePolicy) attributes.RedrivePolicy = JSON.stringify(properties.RedrivePolicy);
-    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: String(properties.QueueName ?? logicalId), Attributes: attributes }));
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: text(properties.QueueName ?? logicalId), Attributes: attributes }));
     const url = QueueUrl ?? '';
     const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
     created.set(logicalId, { ref: url, attributes: { Arn: Attributes?.QueueArn ?? '', QueueUrl: url, QueueName: String(properties.QueueName) } });
@@ -136,7 +144,7 @@ export async function createFactoryResources(endpoint: string, template: Templat
     );
     const { stateMachineArn: arn } = await sfn.send(
       new CreateStateMachineCommand({
-        name: String(properties.StateMachineName ?? logicalId),
+        name: text(properties.StateMachineName ?? logicalId),
         definition,
         // The local AWS does not check roles: the deployed role is not modelled here.
         roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/ami-factory-${LOCAL_STAGE}-state-machine`,
@@ -149,7 +157,7 @@ export async function createFactoryResources(endpoint: string, template: Templat
 
   const functionEnvironments: Record<string, Record<string, string>> = {};
   for (const [, fn] of ofType(template, 'AWS::Lambda::Function')) {
-    const handler = String(fn.Properties?.Handler ?? '').replace(/\.handler$/, '');
+    const handler = text(fn.Properties?.Handler ?? '').replace(/\.handler$/, '');
     const variables = (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
     functionEnvironments[handler] = Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, String(resolve(v))]));
   }

@@ -1,5 +1,5 @@
 /**
- * Opens a disk image read-only, independently of the engine, to check what a build left
+ * Opens a disk image read-only, independently of the engine, to look at what a build left
  * in it: `mount -o ro,loop,offset=N` (the kernel here does not read partition tables, so
  * the first partition's offset comes from sfdisk). The loop device goes with the unmount.
  */

@@ -1,32 +1,66 @@
 /**
- * `npm start`: the main job on this machine. Makes the example's base image (a busybox root
- * in an ext4 partition), provisions it with the example template through the chroot engine
- * (`ami-factory chroot`), and shows what the build left in the image.
+ * `npm start`: the main job on this machine. Brings up the local factory, imports the
+ * example base image (a busybox root in an ext4 partition) as an AMI, builds the example
+ * template through the API with progress shown step by step, prints the AMI id, exports
+ * the new AMI's root image and shows what the build put in it, then stops everything it
+ * started. `npm start -- --serve` keeps the factory up for more builds
+ * (`npx ami-factory build TEMPLATE --wait`).
  */
 import { execa } from 'execa';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { FactoryClient } from '../cli/api-client.ts';
+import { followBuild } from '../cli/commands/builds.ts';
+import { bundleTemplateFile } from '../model/bundle.ts';
+import { withImageMounted } from './image-mount.ts';
+import { startLocalFactory } from './factory.ts';
 import { repoRoot } from './moto-server.ts';
 
-const workDir = join(repoRoot, '.cache', 'hello');
-const image = join(workDir, 'hello.img');
-const run = (file: string, args: string[]) =>
-  execa(file, args, { cwd: repoRoot, stdio: 'inherit', preferLocal: true });
+const { values } = parseArgs({ options: { serve: { type: 'boolean', default: false }, hosts: { type: 'string', default: '1' } } });
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+const outDir = join(repoRoot, '.cache', 'hello');
+await mkdir(outDir, { recursive: true });
 
-await mkdir(workDir, { recursive: true });
-console.log('==> making the base image (busybox root in an ext4 partition)');
-await run('bash', ['examples/make-base-image.sh', image]);
-console.log('\n==> provisioning it with examples/hello/template.json');
-await run('node', ['cli/main.ts', 'chroot', 'examples/hello/template.json', '--image', image]);
-console.log('\n==> what the build left in the image (mounted read-only, /etc/motd and /etc/ami-factory):');
-const mountPoint = join(workDir, 'inspect');
-await mkdir(mountPoint, { recursive: true });
-const { stdout: table } = await execa('sfdisk', ['--json', image]);
-const start = (JSON.parse(table) as { partitiontable: { partitions: { start: number }[] } }).partitiontable.partitions[0]?.start ?? 0;
-await execa('mount', ['-o', `ro,loop,offset=${start * 512}`, image, mountPoint]);
+say('==> starting the local factory (local AWS, API, chroot host)');
+const started = performance.now();
+const factory = await startLocalFactory({ apiPort: values.serve ? 8745 : 0, hosts: Number(values.hosts) });
+let failed = false;
 try {
-  await run('sh', ['-c', `cat ${mountPoint}/etc/motd; ls -l ${mountPoint}/etc/ami-factory`]);
+  say(`    API ${factory.api.endpoint}; local AWS ${factory.moto.endpoint}; ${factory.workers.length} chroot host(s)`);
+  say('==> importing the example base image as an AMI');
+  const baseImage = join(outDir, 'base.img');
+  await execa('bash', [join(repoRoot, 'examples/make-base-image.sh'), baseImage]);
+  const base = await factory.store.importImage(baseImage, 'ami-factory-example-base');
+  say(`    ${base.imageId} (root snapshot ${base.snapshotId})`);
+
+  say('==> building examples/hello/template.json');
+  const api = new FactoryClient(factory.api.endpoint);
+  const bundle = await bundleTemplateFile(join(repoRoot, 'examples/hello/template.json'), { env: process.env });
+  const { buildId } = await api.request<{ buildId: string }>('POST', 'builds', { body: { bundle } });
+  say(`    build ${buildId}`);
+  const build = await followBuild(api, buildId, 250);
+  const ami = build.amis[0];
+  if (build.status !== 'SUCCEEDED' || !ami) {
+    say(`==> the build ${build.status}: ${build.error ?? ''} ${build.cause ?? ''}`);
+    say(await api.request<string>('GET', `builds/${buildId}/log`).catch(() => '(no log)'));
+    failed = true;
+  } else {
+    say(`==> built ${ami.imageId} in ${ami.region} (${ami.accountId})`);
+    const exported = join(outDir, `${ami.imageId}.img`);
+    await factory.store.exportImage(ami.imageId, exported);
+    say(`==> exported its root image to ${exported}; /etc/motd in it:`);
+    say(await withImageMounted(exported, (root) => readFile(join(root, 'etc/motd'), 'utf8')));
+    say(`    took ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
+  }
+  if (values.serve) {
+    say(`==> serving at ${factory.api.endpoint} until Ctrl-C`);
+    await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+  }
 } finally {
-  await execa('umount', [mountPoint]);
+  say('==> stopping the local factory');
+  await factory.stop();
 }
-console.log(`\nThe provisioned image: ${image}`);
+if (failed) process.exitCode = 1;

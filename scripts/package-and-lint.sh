@@ -22,6 +22,12 @@ export AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null AWS_EC2_M
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE \
   AWS_CONTAINER_CREDENTIALS_RELATIVE_URI AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
 
+# One packaging at a time in this checkout: the framework and its esbuild plugin share work
+# folders, and the local factory packages too (local/factory-resources.ts takes this lock).
+mkdir -p .cache
+exec 9>.cache/package.lock
+flock 9
+
 # A stale template or zip must not pass for this run's.
 rm -rf .serverless
 started=$SECONDS

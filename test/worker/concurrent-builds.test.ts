@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 import { runChrootBuild } from '../../worker/chroot/engine.ts';
 import { makeBusyboxImage } from '../support/base-images.ts';
 import { expectHostClean, privateHost } from '../support/host-state.ts';
-import { withImageMounted } from '../support/inspect-image.ts';
+import { withImageMounted } from '../../local/image-mount.ts';
 import { describeIfRoot } from '../support/root.ts';
 import { requestFrom } from '../support/templates.ts';
 

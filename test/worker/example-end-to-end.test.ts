@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { makeBusyboxImage } from '../support/base-images.ts';
 import { expectHostClean, privateHost } from '../support/host-state.ts';
-import { withImageMounted } from '../support/inspect-image.ts';
+import { withImageMounted } from '../../local/image-mount.ts';
 import { describeIfRoot } from '../support/root.ts';
 
 const repo = join(import.meta.dirname, '../..');

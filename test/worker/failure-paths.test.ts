@@ -13,7 +13,7 @@ import { recoverHost } from '../../worker/chroot/recovery.ts';
 import { processesInChroot } from '../../worker/chroot/chroot-processes.ts';
 import { makeBusyboxImage } from '../support/base-images.ts';
 import { expectHostClean, leftovers, privateHost } from '../support/host-state.ts';
-import { withImageMounted } from '../support/inspect-image.ts';
+import { withImageMounted } from '../../local/image-mount.ts';
 import { describeIfRoot } from '../support/root.ts';
 import { requestFrom } from '../support/templates.ts';
 

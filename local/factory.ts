@@ -1,0 +1,148 @@
+/**
+ * The local factory: the whole system on this machine. The local AWS (moto) holds the
+ * factory's queues, bucket and state machine, made from the deployment's own template; the
+ * API is served on loopback by the real handlers; chroot hosts are workers whose EBS is
+ * loop devices over sparse files (a volume made from a snapshot gets its bytes, a snapshot
+ * keeps the volume's), so an AMI built here has a real root image to export.
+ */
+import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { mountsAtOrUnder } from '../worker/chroot/mount-table.ts';
+import { recoverHost } from '../worker/chroot/recovery.ts';
+import { parseWorkerConfig } from '../worker/daemon/config.ts';
+import { Worker } from '../worker/daemon/worker.ts';
+import { startApiServer, type LocalApi } from './api-server.ts';
+import { LocalEbsStore } from './ebs-store.ts';
+import { watchExecutions, type ExecutionEvents } from './execution-events.ts';
+import { createFactoryResources, LOCAL_REGION, packageDeployment, type FactoryResources } from './factory-resources.ts';
+import { localAwsClientConfig, repoRoot, startMotoServer, type MotoServer } from './moto-server.ts';
+
+export const LOCAL_FACTORY_DIR = join(repoRoot, '.cache', 'local-factory');
+/** Where a serving factory says how to reach it, for `ami-factory local ...` commands. */
+export const runningFile = (workDir: string): string => join(workDir, 'running.json');
+
+/**
+ * The local AWS lives in memory, so each start begins empty, and so does the work
+ * directory. A run that was killed may have left builds mounted there: those are recovered
+ * first, and nothing is deleted while anything is still mounted below it.
+ */
+async function clearWorkDir(workDir: string): Promise<void> {
+  const hostsDir = join(workDir, 'hosts');
+  for (const host of await readdir(hostsDir).catch(() => [])) {
+    await recoverHost({ stateDir: join(hostsDir, host, 'state'), mountRoot: join(hostsDir, host, 'mnt') });
+  }
+  const mounted = await mountsAtOrUnder(workDir);
+  if (mounted.length > 0) {
+    throw new Error(`${workDir} still has mounts below it (${mounted.map((m) => m.mountPoint).join(', ')}): unmount them first`);
+  }
+  await rm(workDir, { recursive: true, force: true });
+  await mkdir(workDir, { recursive: true });
+}
+
+export interface LocalFactoryOptions {
+  /** 0 picks a free port. */
+  apiPort?: number;
+  /** Chroot hosts, each a worker with its own instance id, zone and state directory. */
+  hosts?: number;
+  maxConcurrentBuilds?: number;
+  workDir?: string;
+  /** The workers' and handlers' log level; the build transcripts go to S3 either way. */
+  logLevel?: 'info' | 'warn' | 'error' | 'silent';
+}
+
+export interface LocalFactory {
+  api: LocalApi;
+  moto: MotoServer;
+  resources: FactoryResources;
+  store: LocalEbsStore;
+  ec2: EC2Client;
+  workers: Worker[];
+  stop(): Promise<void>;
+}
+
+/** Polls a build's resources every second: the local AWS answers at once. */
+const LOCAL_POLLING = { volume: 1, attachment: 1, snapshot: 1, image: 1, maxAttempts: 60 };
+
+export async function startLocalFactory(options: LocalFactoryOptions = {}): Promise<LocalFactory> {
+  const workDir = options.workDir ?? LOCAL_FACTORY_DIR;
+  await clearWorkDir(workDir);
+  const template = await packageDeployment();
+  const moto = await startMotoServer();
+  const stops: (() => Promise<unknown>)[] = [() => moto.stop()];
+  const stop = async (): Promise<void> => {
+    for (const step of stops.reverse()) await step();
+    await rm(runningFile(workDir), { force: true });
+  };
+  try {
+    const resources = await createFactoryResources(moto.endpoint, template);
+    const aws = localAwsClientConfig(moto.endpoint, LOCAL_REGION);
+    // The handlers read their settings from the environment, as in Lambda: the deployment's
+    // variables, pointed at the local AWS.
+    Object.assign(process.env, ...Object.values(resources.functionEnvironments), {
+      AWS_ENDPOINT_URL: moto.endpoint,
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: aws.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: aws.credentials.secretAccessKey,
+      POLLING: JSON.stringify(LOCAL_POLLING),
+      LOG_LEVEL: options.logLevel ?? 'warn',
+    });
+    const ec2 = new EC2Client(aws);
+    const clients = { ec2, sqs: new SQSClient(aws), sfn: new SFNClient(aws), s3: new S3Client({ ...aws, forcePathStyle: true }) };
+    const store = new LocalEbsStore(join(workDir, 'ebs'), ec2);
+
+    const workers: Worker[] = [];
+    const zones = ['a', 'b', 'c'];
+    for (let index = 0; index < (options.hosts ?? 1); index++) {
+      const availabilityZone = `${LOCAL_REGION}${zones[index % zones.length] ?? 'a'}`;
+      // The stand-in for the chroot host: AttachVolume needs an instance to attach to.
+      const run = await ec2.send(
+        new RunInstancesCommand({ ImageId: 'ami-12c6146b', MinCount: 1, MaxCount: 1, InstanceType: 't3.micro', Placement: { AvailabilityZone: availabilityZone } }),
+      );
+      const instanceId = run.Instances?.[0]?.InstanceId ?? '';
+      const hostDir = join(workDir, 'hosts', instanceId);
+      const worker = new Worker({
+        config: parseWorkerConfig({
+          region: LOCAL_REGION,
+          endpoint: moto.endpoint,
+          claimsQueueUrl: resources.claimsQueueUrl,
+          hostQueuePrefix: resources.hostQueuePrefix,
+          artifactsBucket: resources.artifactsBucket,
+          maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2,
+          heartbeatSeconds: 5,
+          pollWaitSeconds: 1,
+          stateDir: join(hostDir, 'state'),
+          mountRoot: join(hostDir, 'mnt'),
+          identity: { instanceId, availabilityZone },
+          volumes: { backend: 'local', storeDir: store.dir },
+          logLevel: options.logLevel ?? 'warn',
+        }),
+        clients,
+        logger: pino({ level: options.logLevel ?? 'warn' }),
+      });
+      await worker.start();
+      stops.push(() => worker.stop());
+      workers.push(worker);
+    }
+
+    const events: ExecutionEvents = watchExecutions(clients.sfn, resources.stateMachineArn, (error) => {
+      process.stderr.write(`local factory: clean-up after a build failed: ${String(error)}\n`);
+    });
+    stops.push(() => events.stop());
+
+    const api = await startApiServer(options.apiPort ?? 8745);
+    stops.push(() => api.close());
+    await writeFile(
+      runningFile(workDir),
+      JSON.stringify({ pid: process.pid, api: api.endpoint, moto: moto.endpoint, storeDir: store.dir }, null, 2),
+    );
+    return { api, moto, resources, store, ec2, workers, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
