@@ -17,12 +17,13 @@ export const LOCAL_STAGE = 'local';
 export const LOCAL_REGION = 'us-east-1';
 const ACCOUNT_ID = '123456789012';
 
-interface Resource {
+export interface Resource {
   Type: string;
   Properties?: Record<string, unknown>;
 }
 
-interface Template {
+/** The parts of a CloudFormation template the local factory and the deployment tests read. */
+export interface Template {
   Resources: Record<string, Resource>;
   Outputs?: Record<string, { Value: unknown }>;
 }

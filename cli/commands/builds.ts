@@ -6,9 +6,8 @@ import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { bundleTemplateFile } from '../../model/bundle.ts';
-import { TemplateValidationError } from '../../model/index.ts';
 import { FactoryClient, LOCAL_FACTORY_ENDPOINT } from '../api-client.ts';
-import { collectVar, printValidationErrors } from './shared-options.ts';
+import { collectVar, loadOrReport } from './shared-options.ts';
 
 interface Endpoint {
   endpoint: string;
@@ -71,17 +70,8 @@ export function registerBuildCommands(program: Command): void {
       .option('--wait', 'follow the build step by step until it ends')
       .option('--idempotency-key <key>', 'a retried request with the same key returns the same build'),
   ).action(async (template: string, options: Endpoint & { var: Record<string, string>; wait?: boolean; idempotencyKey?: string }) => {
-    let bundle;
-    try {
-      bundle = await bundleTemplateFile(resolve(template), { vars: options.var, env: process.env });
-    } catch (error) {
-      if (error instanceof TemplateValidationError) {
-        printValidationErrors(template, error);
-        process.exitCode = 2;
-        return;
-      }
-      throw error;
-    }
+    const bundle = await loadOrReport(template, () => bundleTemplateFile(resolve(template), { vars: options.var, env: process.env }));
+    if (!bundle) return;
     const api = client(options);
     const headers: Record<string, string> = options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {};
     const accepted = await api.request<{ buildId: string }>('POST', 'builds', { body: { bundle }, headers });

@@ -5,10 +5,10 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadTemplateFile, TemplateValidationError } from '../../model/index.ts';
+import { loadTemplateFile } from '../../model/index.ts';
 import { runChrootBuild } from '../../worker/chroot/engine.ts';
 import { DEFAULT_HOST_CONFIG } from '../../worker/chroot/host-config.ts';
-import { collectVar, printValidationErrors } from './shared-options.ts';
+import { collectVar, loadOrReport } from './shared-options.ts';
 
 interface ChrootOptions {
   image: string;
@@ -29,17 +29,8 @@ export function registerChrootCommand(program: Command): void {
     .option('--mount-root <dir>', 'directory under which volumes are mounted', DEFAULT_HOST_CONFIG.mountRoot)
     .option('--build-id <id>', 'name of this build in logs and journals (default: a new UUID)')
     .action(async (template: string, options: ChrootOptions) => {
-      let request;
-      try {
-        request = await loadTemplateFile(template, { vars: options.var, allowEnv: true, env: process.env });
-      } catch (error) {
-        if (error instanceof TemplateValidationError) {
-          printValidationErrors(template, error);
-          process.exitCode = 2;
-          return;
-        }
-        throw error;
-      }
+      const request = await loadOrReport(template, () => loadTemplateFile(template, { vars: options.var, allowEnv: true, env: process.env }));
+      if (!request) return;
       // Ctrl-C or a service stop cancels the build; the engine then cleans up as on any
       // failure. A second signal is not special: clean-up must finish to leave a clean host.
       const cancel = new AbortController();

@@ -1,6 +1,6 @@
 /** Options and output that several commands share, so they read and print alike. */
 import { InvalidArgumentError } from 'commander';
-import type { TemplateValidationError } from '../../model/index.ts';
+import { TemplateValidationError } from '../../model/index.ts';
 
 /** `--var name=value`, repeatable; the value may itself contain "=". */
 export function collectVar(input: string, previous: Record<string, string>): Record<string, string> {
@@ -13,4 +13,19 @@ export function collectVar(input: string, previous: Record<string, string>): Rec
 export function printValidationErrors(template: string, error: TemplateValidationError): void {
   const lines = error.errors.map((e) => `  ${e.path || '(template)'}: ${e.message}`);
   process.stderr.write(`${template}: ${error.errors.length} error(s)\n${lines.join('\n')}\n`);
+}
+
+/**
+ * Runs a template load; a template with errors is reported (exit code 2) and gives
+ * undefined, anything else propagates.
+ */
+export async function loadOrReport<T>(template: string, load: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await load();
+  } catch (error) {
+    if (!(error instanceof TemplateValidationError)) throw error;
+    printValidationErrors(template, error);
+    process.exitCode = 2;
+    return undefined;
+  }
 }

@@ -13,6 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Resource, Template } from '../../local/factory-resources.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CFN_LINT = join(ROOT, '.cache/venv/bin/cfn-lint');
@@ -55,15 +56,6 @@ const UNSCOPED_ACTIONS: Readonly<Record<string, string>> = {
 /** What only the chroot engine and the block-device code contain. */
 const CHROOT_MARKERS = ['worker/chroot/', 'worker/devices/', 'worker/provisioners/', 'policy-rc.d'];
 
-interface Resource {
-  Type: string;
-  Properties?: Record<string, unknown>;
-}
-
-interface Template {
-  Resources: Record<string, Resource>;
-  Outputs?: Record<string, { Value: unknown }>;
-}
 
 interface Statement {
   Sid?: string;
