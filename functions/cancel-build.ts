@@ -27,9 +27,11 @@ export const handler = httpHandler(async (event, log) => {
       cause: `cancelled through the API by ${callerIdentity(event)}`,
     }),
   );
-  // The build may have finished between the two calls; then it was not cancelled.
+  // The build may have finished between the two calls; then it was not cancelled. Still
+  // RUNNING means the stop has not taken effect yet (it is asynchronous): that is accepted.
   const after = await describeBuild(sfn(), machine, buildId);
-  if (after.status !== 'ABORTED') throw alreadyFinished(buildId, after.status);
+  if (after.status !== 'ABORTED' && after.status !== 'RUNNING') throw alreadyFinished(buildId, after.status);
   log.info({ buildId }, 'build cancelled');
-  return json(202, { buildId, status: after.status, message: 'cancelled; the build\'s resources are cleaned up shortly' });
+  const status = after.status === 'RUNNING' ? 'ABORTING' : after.status;
+  return json(202, { buildId, status, message: 'cancelled; the build\'s resources are cleaned up shortly' });
 });

@@ -217,7 +217,8 @@ function planImageAttributes(builder: AmazonChrootConfig, source: Image | null):
   const virtualization = builder.ami_virtualization_type ?? source?.VirtualizationType ?? 'hvm';
   const architecture = builder.ami_architecture ?? source?.Architecture ?? 'x86_64';
   return {
-    Description: builder.ami_description === '' ? undefined : builder.ami_description,
+    // Always a string (Packer's default is ""): the workflow's RegisterImage names it.
+    Description: builder.ami_description,
     Architecture: architecture,
     VirtualizationType: virtualization,
     // A paravirtual image boots the source's kernel; HVM images boot their own.

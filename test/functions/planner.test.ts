@@ -173,6 +173,8 @@ describe('encryption', () => {
       KmsKeyId: 'alias/scratch',
     });
     expect(plan({}).createVolume.Encrypted).toBe(false);
+    // The workflow's RegisterImage names Description: an unset ami_description is "".
+    expect(plan({}).registerImage.Description).toBe('');
   });
 
   it('cannot decrypt an encrypted source', () => {
