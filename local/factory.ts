@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { mountsAtOrUnder } from '../worker/chroot/mount-table.ts';
 import { recoverHost } from '../worker/chroot/recovery.ts';
-import { parseWorkerConfig } from '../worker/daemon/config.ts';
+import { parseWorkerConfig, type WorkerConfigInput } from '../worker/daemon/config.ts';
 import { Worker } from '../worker/daemon/worker.ts';
 import { startApiServer, type LocalApi } from './api-server.ts';
 import { LocalEbsStore } from './ebs-store.ts';
@@ -65,6 +65,41 @@ export interface LocalFactory {
   stop(): Promise<void>;
 }
 
+/** The stand-in for a chroot host in the local AWS: AttachVolume needs an instance to attach to. */
+export async function launchLocalHost(ec2: EC2Client, availabilityZone: string): Promise<string> {
+  const run = await ec2.send(
+    new RunInstancesCommand({ ImageId: 'ami-12c6146b', MinCount: 1, MaxCount: 1, InstanceType: 't3.micro', Placement: { AvailabilityZone: availabilityZone } }),
+  );
+  const instanceId = run.Instances?.[0]?.InstanceId;
+  if (instanceId === undefined) throw new Error('RunInstances returned no instance');
+  return instanceId;
+}
+
+/** A local chroot host's worker configuration: its own state under `<workDir>/hosts/<id>/`. */
+export function localWorkerConfig(host: {
+  endpoint: string;
+  resources: Pick<FactoryResources, 'claimsQueueUrl' | 'hostQueuePrefix' | 'artifactsBucket'>;
+  workDir: string;
+  storeDir: string;
+  instanceId: string;
+  availabilityZone: string;
+}): WorkerConfigInput {
+  const hostDir = join(host.workDir, 'hosts', host.instanceId);
+  return {
+    region: LOCAL_REGION,
+    endpoint: host.endpoint,
+    claimsQueueUrl: host.resources.claimsQueueUrl,
+    hostQueuePrefix: host.resources.hostQueuePrefix,
+    artifactsBucket: host.resources.artifactsBucket,
+    heartbeatSeconds: 5,
+    pollWaitSeconds: 1,
+    stateDir: join(hostDir, 'state'),
+    mountRoot: join(hostDir, 'mnt'),
+    identity: { instanceId: host.instanceId, availabilityZone: host.availabilityZone },
+    volumes: { backend: 'local', storeDir: host.storeDir },
+  };
+}
+
 /** Polls a build's resources every second: the local AWS answers at once. */
 const LOCAL_POLLING = { volume: 1, attachment: 1, snapshot: 1, image: 1, maxAttempts: 60 };
 
@@ -99,26 +134,11 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
     const zones = ['a', 'b', 'c'];
     for (let index = 0; index < (options.hosts ?? 1); index++) {
       const availabilityZone = `${LOCAL_REGION}${zones[index % zones.length] ?? 'a'}`;
-      // The stand-in for the chroot host: AttachVolume needs an instance to attach to.
-      const run = await ec2.send(
-        new RunInstancesCommand({ ImageId: 'ami-12c6146b', MinCount: 1, MaxCount: 1, InstanceType: 't3.micro', Placement: { AvailabilityZone: availabilityZone } }),
-      );
-      const instanceId = run.Instances?.[0]?.InstanceId ?? '';
-      const hostDir = join(workDir, 'hosts', instanceId);
+      const instanceId = await launchLocalHost(ec2, availabilityZone);
       const worker = new Worker({
         config: parseWorkerConfig({
-          region: LOCAL_REGION,
-          endpoint: moto.endpoint,
-          claimsQueueUrl: resources.claimsQueueUrl,
-          hostQueuePrefix: resources.hostQueuePrefix,
-          artifactsBucket: resources.artifactsBucket,
+          ...localWorkerConfig({ endpoint: moto.endpoint, resources, workDir, storeDir: store.dir, instanceId, availabilityZone }),
           maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2,
-          heartbeatSeconds: 5,
-          pollWaitSeconds: 1,
-          stateDir: join(hostDir, 'state'),
-          mountRoot: join(hostDir, 'mnt'),
-          identity: { instanceId, availabilityZone },
-          volumes: { backend: 'local', storeDir: store.dir },
           logLevel: options.logLevel ?? 'warn',
         }),
         clients,

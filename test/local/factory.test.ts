@@ -13,7 +13,6 @@ import {
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
-  RunInstancesCommand,
   type Filter,
 } from '@aws-sdk/client-ec2';
 import { GetExecutionHistoryCommand, ListExecutionsCommand, SFNClient, type HistoryEvent } from '@aws-sdk/client-sfn';
@@ -28,7 +27,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FactoryClient } from '../../cli/api-client.ts';
 import { followBuild } from '../../cli/commands/builds.ts';
 import type { BuildDetails } from '../../functions/lib/builds.ts';
-import { startLocalFactory, type LocalFactory } from '../../local/factory.ts';
+import { launchLocalHost, localWorkerConfig, startLocalFactory, type LocalFactory } from '../../local/factory.ts';
 import { withImageMounted } from '../../local/image-mount.ts';
 import { localAwsClientConfig, repoRoot } from '../../local/moto-server.ts';
 import { bundleTemplateFile, type BuildBundle } from '../../model/bundle.ts';
@@ -599,29 +598,16 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
   it('a worker killed mid-provision: the heartbeat expires, the build fails and is cleaned up; the restarted worker recovers its host', async () => {
     await Promise.all(factory.workers.map((worker) => worker.stop()));
     const availabilityZone = 'us-east-1c';
-    const run = await factory.ec2.send(
-      new RunInstancesCommand({ ImageId: 'ami-12c6146b', MinCount: 1, MaxCount: 1, InstanceType: 't3.micro', Placement: { AvailabilityZone: availabilityZone } }),
-    );
-    const instanceId = run.Instances?.[0]?.InstanceId ?? '';
+    const instanceId = await launchLocalHost(factory.ec2, availabilityZone);
     const hostDir = join(workDir, 'hosts', instanceId);
     const configPath = join(dir, 'killed-worker.json');
     await writeFile(
       configPath,
       JSON.stringify({
-        region: 'us-east-1',
-        endpoint: factory.moto.endpoint,
-        claimsQueueUrl: factory.resources.claimsQueueUrl,
-        hostQueuePrefix: factory.resources.hostQueuePrefix,
-        artifactsBucket: factory.resources.artifactsBucket,
-        maxConcurrentBuilds: 2,
+        ...localWorkerConfig({ endpoint: factory.moto.endpoint, resources: factory.resources, workDir, storeDir: factory.store.dir, instanceId, availabilityZone }),
         heartbeatSeconds: 1,
-        pollWaitSeconds: 1,
         // A test that fails with a build still running must not wait half an hour on SIGTERM.
         drainTimeoutSeconds: 5,
-        stateDir: join(hostDir, 'state'),
-        mountRoot: join(hostDir, 'mnt'),
-        identity: { instanceId, availabilityZone },
-        volumes: { backend: 'local', storeDir: factory.store.dir },
         logLevel: 'info',
       }),
     );
