@@ -11,7 +11,8 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-s
 import { execa } from 'execa';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { localAwsClientConfig, repoRoot } from './moto-server.ts';
+import { localAwsClientConfig } from './moto-server.ts';
+import { cacheDir, repoRoot } from './paths.ts';
 
 export const LOCAL_STAGE = 'local';
 export const LOCAL_REGION = 'us-east-1';
@@ -39,11 +40,11 @@ export interface FactoryResources {
 
 /** Runs `serverless package` offline and reads the CloudFormation template it writes. */
 export async function packageDeployment(stage = LOCAL_STAGE): Promise<Template> {
-  const packageDir = join(repoRoot, '.cache', 'package', stage);
+  const packageDir = join(cacheDir, 'package', stage);
   // flock: one packaging at a time in this checkout (scripts/package-and-lint.sh takes the
   // same lock): the framework and its esbuild plugin share work folders.
-  await mkdir(join(repoRoot, '.cache'), { recursive: true });
-  const lock = join(repoRoot, '.cache', 'package.lock');
+  await mkdir(cacheDir, { recursive: true });
+  const lock = join(cacheDir, 'package.lock');
   await execa('flock', [lock, 'npx', '--no-install', 'serverless', 'package', '--stage', stage, '--region', LOCAL_REGION, '--package', packageDir], {
     cwd: repoRoot,
     preferLocal: true,

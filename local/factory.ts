@@ -20,9 +20,10 @@ import { startApiServer, type LocalApi } from './api-server.ts';
 import { LocalEbsStore } from './ebs-store.ts';
 import { watchExecutions, type ExecutionEvents } from './execution-events.ts';
 import { createFactoryResources, LOCAL_REGION, packageDeployment, type FactoryResources } from './factory-resources.ts';
-import { localAwsClientConfig, repoRoot, startMotoServer, type MotoServer } from './moto-server.ts';
+import { localAwsClientConfig, startMotoServer, type MotoServer } from './moto-server.ts';
+import { cacheDir } from './paths.ts';
 
-export const LOCAL_FACTORY_DIR = join(repoRoot, '.cache', 'local-factory');
+export const LOCAL_FACTORY_DIR = join(cacheDir, 'local-factory');
 /** Where a serving factory says how to reach it, for `ami-factory local ...` commands. */
 export const runningFile = (workDir: string): string => join(workDir, 'running.json');
 

@@ -5,12 +5,12 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { cacheDir } from './paths.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export const repoRoot = resolve(import.meta.dirname, '..');
 /** Installed by scripts/setup.sh from requirements-dev.txt (pinned moto). */
-export const pythonToolsBin = join(repoRoot, '.cache', 'venv', 'bin');
+export const pythonToolsBin = join(cacheDir, 'venv', 'bin');
 
 export interface MotoServer {
   endpoint: string;

@@ -15,13 +15,13 @@ import { followBuild } from '../cli/commands/builds.ts';
 import { bundleTemplateFile } from '../model/bundle.ts';
 import { withImageMounted } from './image-mount.ts';
 import { startLocalFactory } from './factory.ts';
-import { repoRoot } from './moto-server.ts';
+import { cacheDir, repoRoot } from './paths.ts';
 
 const { values } = parseArgs({ options: { serve: { type: 'boolean', default: false }, hosts: { type: 'string', default: '1' } } });
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
-const outDir = join(repoRoot, '.cache', 'hello');
+const outDir = join(cacheDir, 'hello');
 await mkdir(outDir, { recursive: true });
 
 say('==> starting the local factory (local AWS, API, chroot host)');

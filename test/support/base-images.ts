@@ -16,11 +16,11 @@ import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/
 import { delimiter, join, resolve } from 'node:path';
 import { execa, ExecaError } from 'execa';
 import lockfile from 'proper-lockfile';
+import { cacheDir, repoRoot } from '../../local/paths.ts';
 import { isRoot } from './root.ts';
 
-export const repoRoot = resolve(import.meta.dirname, '..', '..');
 export const baseImageScript = join(repoRoot, 'examples', 'make-base-image.sh');
-export const imageCacheDir = join(repoRoot, '.cache', 'images');
+export const imageCacheDir = join(cacheDir, 'images');
 
 const DEBIAN_SUITE = 'bookworm';
 const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
