@@ -27,8 +27,9 @@ import {
 } from '@aws-sdk/client-ec2';
 import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
-import { access, link, mkdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { link, mkdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { exists } from '../worker/devices/fs-probe.ts';
 
 /**
  * Tag on a locally registered image naming its root snapshot: moto's RegisterImage ignores
@@ -196,15 +197,6 @@ function checkId(id: string, prefix: string): string {
 function required<T>(value: T | undefined, message: string): T {
   if (value === undefined) throw new Error(message);
   return value;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** GNU cp keeps runs of zeros as holes, so a 1 GiB volume with 60 MiB written costs 60 MiB. */
