@@ -7,6 +7,8 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { formatFieldErrors } from '../contract/field-errors.ts';
+import type { Problem } from '../contract/api.ts';
 
 /** Where `npm start -- --serve` serves the local factory's API. */
 export const LOCAL_FACTORY_ENDPOINT = 'http://127.0.0.1:8745';
@@ -16,8 +18,8 @@ export class ApiError extends Error {
   readonly status: number;
   readonly body: unknown;
   constructor(status: number, body: unknown) {
-    const problem = body as { message?: string; errors?: { path: string; message: string }[] } | undefined;
-    const details = problem?.errors?.map((e) => `\n  ${e.path}: ${e.message}`).join('') ?? '';
+    const problem = body as Partial<Problem> | undefined;
+    const details = problem?.errors ? `\n  ${formatFieldErrors(problem.errors, { whole: '(body)', separator: '\n  ' })}` : '';
     super(`${String(status)} ${problem?.message ?? JSON.stringify(body)}${details}`);
     this.status = status;
     this.body = body;

@@ -9,7 +9,7 @@ import { registerChrootCommand } from './commands/chroot.ts';
 import { registerRecoverCommand } from './commands/recover.ts';
 import { registerBuildCommands } from './commands/builds.ts';
 import { registerLocalCommands } from './commands/local.ts';
-import { registerWorkerCommand } from '../worker/daemon/command.ts';
+import { registerWorkerCommand } from './commands/worker.ts';
 
 const program = new Command('ami-factory')
   .description('Build EBS-backed AMIs the chroot way: no build instance is launched.')

@@ -6,6 +6,7 @@
  * (The local factory calls clean-up-build itself: moto has no EventBridge.)
  */
 import { StopExecutionCommand } from '@aws-sdk/client-sfn';
+import type { BuildCancelled } from '../contract/api.ts';
 import { sfn } from './lib/aws.ts';
 import { describeBuild } from './lib/builds.ts';
 import { stateMachine } from './lib/config.ts';
@@ -32,6 +33,7 @@ export const handler = httpHandler(async (event, log) => {
   const after = await describeBuild(sfn(), machine, buildId);
   if (after.status !== 'ABORTED' && after.status !== 'RUNNING') throw alreadyFinished(buildId, after.status);
   log.info({ buildId }, 'build cancelled');
-  const status = after.status === 'RUNNING' ? 'ABORTING' : after.status;
-  return json(202, { buildId, status, message: 'cancelled; the build\'s resources are cleaned up shortly' });
+  const status = after.status === 'RUNNING' ? 'ABORTING' : 'ABORTED';
+  const answer: BuildCancelled = { buildId, status, message: 'cancelled; the build\'s resources are cleaned up shortly' };
+  return json(202, answer);
 });

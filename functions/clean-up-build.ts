@@ -1,17 +1,20 @@
 /**
- * Clean-up of a build that ended without the workflow's own clean-up: triggered by the
- * EventBridge "Step Functions Execution Status Change" event for ABORTED, TIMED_OUT and
- * FAILED (a stopped or timed-out execution runs no Catch; a FAILED one normally cleaned up
- * already, and this sweeps whatever that missed). The local factory invokes it directly
- * with the same event, since moto has no EventBridge.
+ * Clean-up of a build that did not succeed: triggered by the EventBridge "Step Functions
+ * Execution Status Change" event for FAILED, TIMED_OUT and ABORTED. It is the build's only
+ * undo: the workflow fails at once on any error, like a stopped or timed-out execution, and
+ * leaves every resource to this function. The local factory invokes it with the same event,
+ * since the local AWS has no EventBridge.
  *
- * Everything is found by the `ami-factory:build-id` tag, not remembered, so the function is
- * idempotent: a second run finds nothing left and does nothing. In order:
- * 1. tell each host that held the build to release its device lease (and abort the build
- *    if it still runs there): the hosts named by claim answers in the execution history and
- *    by the `ami-factory:instance-id` tag of the build's volumes;
- * 2. detach the build's volumes, politely first so the host can unmount, then by force;
- *    delete them;
+ * A build's resources are found, not remembered: by the `ami-factory:build-id` tag, and by
+ * the ids the execution history shows CreateVolume, CreateSnapshot and RegisterImage
+ * returning (a call can succeed and its tags not land). So the function is idempotent: a
+ * second run finds nothing left and does nothing. In order:
+ * 1. tell each host that held the build to release its device lease and abort the build if
+ *    it still runs there, so it unmounts and a polite detach can succeed: the hosts named by
+ *    claim answers in the history and by the `ami-factory:instance-id` tag of the volumes
+ *    (a host picks a device for its next build from EC2's attachments, so a device still
+ *    attached is not leased again);
+ * 2. detach the build's volumes, politely first, then by force; delete them;
  * 3. deregister the build's images, unless the build SUCCEEDED (then its images stay, with
  *    the snapshots behind them);
  * 4. delete the build's remaining snapshots.
@@ -34,22 +37,15 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { Context, EventBridgeEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
+import type { ExecutionStatusChange, ExecutionStatusChangeEvent } from '../contract/events.ts';
+import { BUILD_ID_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
+import { ClaimAnswerSchema, type ClaimAnswer, type ReleaseTask } from '../contract/worker-tasks.ts';
 import { ec2, isAwsError, sfn, sqs } from './lib/aws.ts';
 import { isBuildId } from './lib/build-id.ts';
 import { executionArn, executionHistory } from './lib/builds.ts';
 import { detachConfig, hostQueuePrefix, stateMachine } from './lib/config.ts';
-import { BUILD_ID_TAG, INSTANCE_ID_TAG, type ClaimAnswer, type ReleaseTask } from './lib/contract.ts';
 import { logger, type Logger } from './lib/log.ts';
-
-export interface ExecutionStatusChange {
-  executionArn: string;
-  stateMachineArn: string;
-  name: string;
-  status: string;
-}
-
-export type ExecutionStatusChangeEvent = EventBridgeEvent<'Step Functions Execution Status Change', ExecutionStatusChange>;
 
 export interface CleanUpReport {
   buildId: string;
@@ -59,6 +55,23 @@ export interface CleanUpReport {
   deletedVolumes: string[];
   deregisteredImages: string[];
   deletedSnapshots: string[];
+}
+
+/** What a build left, found by its tag and its execution history. */
+interface Leftovers {
+  /** Instance id to host queue URL, for every host that held the build. */
+  hosts: Map<string, string>;
+  volumes: Volume[];
+  images: Image[];
+  snapshots: Snapshot[];
+}
+
+/** The ids the execution's own calls returned, and the hosts that answered its claims. */
+interface HistoryRecord {
+  claims: ClaimAnswer[];
+  volumeIds: string[];
+  imageIds: string[];
+  snapshotIds: string[];
 }
 
 const ATTACHED = new Set(['attaching', 'attached', 'busy']);
@@ -72,135 +85,37 @@ const GONE = [
   'InvalidAttachment.NotFound',
 ];
 
-const byBuild = (buildId: string): Filter[] => [{ Name: `tag:${BUILD_ID_TAG}`, Values: [buildId] }];
+const NO_QUEUE = ['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue'];
 
-async function ignoringGone(action: () => Promise<unknown>): Promise<void> {
-  try {
-    await action();
-  } catch (error) {
-    if (!isAwsError(error, ...GONE)) throw error;
+export async function handler(event: ExecutionStatusChangeEvent, context?: Context): Promise<CleanUpReport> {
+  const { detail } = event;
+  const buildId = detail.name;
+  const log = logger.child({ requestId: context?.awsRequestId, buildId, status: detail.status });
+  const { arn, status, skipped } = await whetherToClean(detail);
+  if (skipped !== undefined) {
+    log.info({ stateMachineArn: detail.stateMachineArn }, `nothing cleaned: ${skipped}`);
+    return { ...emptyReport(buildId), skipped };
   }
+  const failures = new Failures();
+  const leftovers = await findLeftovers(buildId, arn, log);
+  const report = await removeLeftovers(buildId, leftovers, status === 'SUCCEEDED', failures, log);
+  log.info({ ...report, failures: failures.count }, 'clean-up done');
+  failures.throwIfAny(buildId, log);
+  return report;
 }
 
-async function findVolumes(buildId: string): Promise<Volume[]> {
-  const volumes: Volume[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await ec2().send(new DescribeVolumesCommand({ Filters: byBuild(buildId), NextToken }));
-    volumes.push(...(page.Volumes ?? []));
-    NextToken = page.NextToken;
-  } while (NextToken);
-  return volumes;
+function emptyReport(buildId: string): CleanUpReport {
+  return { buildId, releasedHosts: [], deletedVolumes: [], deregisteredImages: [], deletedSnapshots: [] };
 }
 
-async function findImages(buildId: string): Promise<Image[]> {
-  return (await ec2().send(new DescribeImagesCommand({ Owners: ['self'], Filters: byBuild(buildId) }))).Images ?? [];
-}
-
-async function findSnapshots(buildId: string): Promise<Snapshot[]> {
-  const snapshots: Snapshot[] = [];
-  let NextToken: string | undefined;
-  do {
-    const page = await ec2().send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: byBuild(buildId), NextToken }));
-    snapshots.push(...(page.Snapshots ?? []));
-    NextToken = page.NextToken;
-  } while (NextToken);
-  return snapshots;
-}
-
-function claimAnswers(events: readonly HistoryEvent[]): ClaimAnswer[] {
-  const answers: ClaimAnswer[] = [];
-  for (const event of events) {
-    const output = event.taskSucceededEventDetails?.output;
-    if (output === undefined) continue;
-    try {
-      const parsed = JSON.parse(output) as Partial<ClaimAnswer> | null;
-      if (typeof parsed?.instanceId === 'string' && typeof parsed.hostQueueUrl === 'string') answers.push(parsed as ClaimAnswer);
-    } catch {
-      // Not a claim answer.
-    }
-  }
-  return answers;
-}
-
-/** Instance id to host queue URL, for every host that held this build. */
-async function hostsOf(history: readonly HistoryEvent[], volumes: readonly Volume[], log: Logger): Promise<Map<string, string>> {
-  const hosts = new Map<string, string>();
-  for (const answer of claimAnswers(history)) hosts.set(answer.instanceId, answer.hostQueueUrl);
-  for (const volume of volumes) {
-    const instanceId = volume.Tags?.find((tag) => tag.Key === INSTANCE_ID_TAG)?.Value;
-    if (instanceId === undefined || hosts.has(instanceId)) continue;
-    const QueueName = `${hostQueuePrefix()}-host-${instanceId}`;
-    try {
-      const { QueueUrl } = await sqs().send(new GetQueueUrlCommand({ QueueName }));
-      if (QueueUrl !== undefined) hosts.set(instanceId, QueueUrl);
-    } catch (error) {
-      // The host is gone, and its leases with it.
-      if (!isAwsError(error, 'QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue')) throw error;
-      log.warn({ instanceId, QueueName }, 'host queue does not exist; nothing to release');
-    }
-  }
-  return hosts;
-}
-
-async function release(buildId: string, instanceId: string, queueUrl: string, log: Logger): Promise<boolean> {
-  const task: ReleaseTask = { task: 'release', buildId };
-  try {
-    await sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(task) }));
-    return true;
-  } catch (error) {
-    if (!isAwsError(error, 'QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue')) throw error;
-    log.warn({ instanceId, queueUrl }, 'host queue does not exist; nothing to release');
-    return false;
-  }
-}
-
-async function waitDetached(volumeId: string, seconds: number, pollSeconds: number): Promise<boolean> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    let volume: Volume | undefined;
-    try {
-      volume = (await ec2().send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }))).Volumes?.[0];
-    } catch (error) {
-      if (isAwsError(error, 'InvalidVolume.NotFound')) return true;
-      throw error;
-    }
-    if (volume === undefined || volume.State === 'available' || volume.State === 'deleted' || volume.State === 'deleting') return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(Math.max(pollSeconds, 0.1) * 1000);
-  }
-}
-
-async function detach(volume: Volume, force: boolean): Promise<void> {
-  for (const attachment of volume.Attachments ?? []) {
-    if (!ATTACHED.has(attachment.State ?? '') && !force) continue;
-    try {
-      // With InstanceId and Device: the unambiguous form, and the only one moto accepts.
-      await ec2().send(
-        new DetachVolumeCommand({ VolumeId: volume.VolumeId, InstanceId: attachment.InstanceId, Device: attachment.Device, Force: force || undefined }),
-      );
-    } catch (error) {
-      // Already detaching or detached: the wait below decides.
-      if (!isAwsError(error, ...GONE, 'IncorrectState')) throw error;
-    }
-  }
-}
-
-async function removeVolume(volume: Volume, log: Logger): Promise<string> {
-  const volumeId = volume.VolumeId as string;
-  const { waitSeconds, pollSeconds } = detachConfig();
-  if ((volume.Attachments ?? []).some((attachment) => ATTACHED.has(attachment.State ?? ''))) {
-    await detach(volume, false);
-    if (!(await waitDetached(volumeId, waitSeconds, pollSeconds))) {
-      // The host did not let go (hung, or gone): the volume is the build's scratch copy, so
-      // forcing risks nothing worth keeping.
-      log.warn({ volumeId }, 'volume still attached; forcing the detach');
-      await detach(volume, true);
-      if (!(await waitDetached(volumeId, waitSeconds, pollSeconds))) throw new Error(`volume ${volumeId} is still attached after a forced detach`);
-    }
-  }
-  await ignoringGone(() => ec2().send(new DeleteVolumeCommand({ VolumeId: volumeId })));
-  return volumeId;
+/** Only this factory's builds, and only once they no longer run: a redriven execution needs its resources. */
+async function whetherToClean(detail: ExecutionStatusChange): Promise<{ arn: string; status: string; skipped?: string }> {
+  const machine = stateMachine();
+  const arn = detail.executionArn || executionArn(machine, detail.name);
+  if (detail.stateMachineArn !== machine.arn || !isBuildId(detail.name)) return { arn, status: detail.status, skipped: 'not a build of this factory' };
+  const status = await currentStatus(arn, detail.status);
+  if (status === 'RUNNING' || status === 'PENDING_REDRIVE') return { arn, status, skipped: `the build is ${status}` };
+  return { arn, status };
 }
 
 /** The execution's status now; the event's when the execution is no longer known. */
@@ -213,77 +128,262 @@ async function currentStatus(arn: string, fallback: string): Promise<string> {
   }
 }
 
-export async function handler(event: ExecutionStatusChangeEvent, context?: Context): Promise<CleanUpReport> {
-  const machine = stateMachine();
-  const { detail } = event;
-  const buildId = detail.name;
-  const log = logger.child({ requestId: context?.awsRequestId, buildId, status: detail.status });
-  const report: CleanUpReport = { buildId, releasedHosts: [], deletedVolumes: [], deregisteredImages: [], deletedSnapshots: [] };
-  if (detail.stateMachineArn !== machine.arn || !isBuildId(buildId)) {
-    log.warn({ stateMachineArn: detail.stateMachineArn }, 'not a build of this factory; ignored');
-    return { ...report, skipped: 'not a build of this factory' };
-  }
-  const arn = detail.executionArn || executionArn(machine, buildId);
-  const status = await currentStatus(arn, detail.status);
-  // A redriven execution runs again and needs its resources.
-  if (status === 'RUNNING' || status === 'PENDING_REDRIVE') {
-    log.info({ current: status }, 'the build runs again; nothing cleaned');
-    return { ...report, skipped: `the build is ${status}` };
-  }
-
-  const failures: unknown[] = [];
-  const settle = async <T>(work: Promise<T>[]): Promise<T[]> => {
-    const done: T[] = [];
-    for (const result of await Promise.allSettled(work)) {
-      if (result.status === 'fulfilled') done.push(result.value);
-      else failures.push(result.reason);
-    }
-    return done;
-  };
-
-  const [volumes, images, snapshots, history] = await Promise.all([
-    findVolumes(buildId),
-    findImages(buildId),
-    findSnapshots(buildId),
-    // With data: the claim answers name the hosts.
-    executionHistory(sfn(), arn, true).catch((error: unknown) => {
+async function findLeftovers(buildId: string, arn: string, log: Logger): Promise<Leftovers> {
+  const record = recordOf(
+    // With data: the claim answers name the hosts, the call results name the resources.
+    await executionHistory(sfn(), arn, true).catch((error: unknown) => {
       if (isAwsError(error, 'ExecutionDoesNotExist')) return [];
       throw error;
     }),
-  ]);
-
-  // First, so the host unmounts and lets the polite detach succeed.
-  const hosts = await hostsOf(history, volumes, log);
-  const released = await settle([...hosts].map(async ([instanceId, url]) => ((await release(buildId, instanceId, url, log)) ? instanceId : '')));
-  report.releasedHosts = released.filter((id) => id !== '');
-
-  report.deletedVolumes = await settle(volumes.filter((v) => v.State !== 'deleted' && v.State !== 'deleting').map((v) => removeVolume(v, log)));
-
-  // A succeeded build's images are its product: keep them and the snapshots they stand on.
-  const keep = new Set<string>();
-  if (status === 'SUCCEEDED') {
-    for (const image of images) for (const mapping of image.BlockDeviceMappings ?? []) if (mapping.Ebs?.SnapshotId) keep.add(mapping.Ebs.SnapshotId);
-  } else {
-    report.deregisteredImages = await settle(
-      images.map(async (image) => {
-        await ignoringGone(() => ec2().send(new DeregisterImageCommand({ ImageId: image.ImageId })));
-        return image.ImageId as string;
-      }),
-    );
-  }
-  report.deletedSnapshots = await settle(
-    snapshots
-      .filter((snapshot) => snapshot.SnapshotId !== undefined && !keep.has(snapshot.SnapshotId))
-      .map(async (snapshot) => {
-        await ignoringGone(() => ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshot.SnapshotId })));
-        return snapshot.SnapshotId as string;
-      }),
   );
+  const [tagged, recorded] = await Promise.all([
+    Promise.all([findVolumes(byBuild(buildId)), findImages(byBuild(buildId)), findSnapshots(byBuild(buildId))]),
+    Promise.all([volumesById(record.volumeIds), imagesById(record.imageIds), snapshotsById(record.snapshotIds)]),
+  ]);
+  const volumes = unique([...tagged[0], ...recorded[0]], (volume) => volume.VolumeId);
+  return {
+    hosts: await hostsOf(record.claims, volumes, log),
+    volumes,
+    images: unique([...tagged[1], ...recorded[1]], (image) => image.ImageId),
+    snapshots: unique([...tagged[2], ...recorded[2]], (snapshot) => snapshot.SnapshotId),
+  };
+}
 
-  log.info({ ...report, failures: failures.length }, 'clean-up done');
-  if (failures.length > 0) {
-    for (const failure of failures) log.error({ err: failure }, 'clean-up step failed');
-    throw new AggregateError(failures, `clean-up of ${buildId} left ${failures.length} resource(s) behind; it will be retried`);
-  }
+async function removeLeftovers(buildId: string, leftovers: Leftovers, succeeded: boolean, failures: Failures, log: Logger): Promise<CleanUpReport> {
+  const report = emptyReport(buildId);
+  // First, so the host stops the build and unmounts, and the polite detach can succeed.
+  const released = await failures.settle([...leftovers.hosts].map(([instanceId, url]) => release(buildId, instanceId, url, log)));
+  report.releasedHosts = released.filter((instanceId) => instanceId !== undefined);
+  const live = leftovers.volumes.filter((volume) => volume.State !== 'deleted' && volume.State !== 'deleting');
+  report.deletedVolumes = await failures.settle(live.map((volume) => removeVolume(volume, log)));
+  // A succeeded build's images are its product: keep them and the snapshots they stand on.
+  const kept = succeeded ? snapshotsBehind(leftovers.images) : new Set<string>();
+  if (!succeeded) report.deregisteredImages = await failures.settle(leftovers.images.map(deregister));
+  const doomed = leftovers.snapshots.filter((snapshot) => snapshot.SnapshotId !== undefined && !kept.has(snapshot.SnapshotId));
+  report.deletedSnapshots = await failures.settle(doomed.map(deleteSnapshot));
   return report;
+}
+
+/** Collects what failed, so one failure does not stop the other steps. */
+class Failures {
+  readonly #reasons: unknown[] = [];
+
+  get count(): number {
+    return this.#reasons.length;
+  }
+
+  async settle<T>(work: Promise<T>[]): Promise<T[]> {
+    const done: T[] = [];
+    for (const result of await Promise.allSettled(work)) {
+      if (result.status === 'fulfilled') done.push(result.value);
+      else this.#reasons.push(result.reason);
+    }
+    return done;
+  }
+
+  throwIfAny(buildId: string, log: Logger): void {
+    if (this.#reasons.length === 0) return;
+    for (const reason of this.#reasons) log.error({ err: reason }, 'clean-up step failed');
+    throw new AggregateError(this.#reasons, `clean-up of ${buildId} left ${this.#reasons.length} resource(s) behind; it will be retried`);
+  }
+}
+
+const byBuild = (buildId: string): Filter[] => [{ Name: `tag:${BUILD_ID_TAG}`, Values: [buildId] }];
+
+function unique<T>(items: T[], key: (item: T) => string | undefined): T[] {
+  const seen = new Map<string, T>();
+  for (const item of items) {
+    const id = key(item);
+    if (id !== undefined && !seen.has(id)) seen.set(id, item);
+  }
+  return [...seen.values()];
+}
+
+async function ignoringGone<T>(action: () => Promise<T>, gone: T): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (!isAwsError(error, ...GONE)) throw error;
+    return gone;
+  }
+}
+
+async function findVolumes(Filters: Filter[]): Promise<Volume[]> {
+  const volumes: Volume[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ec2().send(new DescribeVolumesCommand({ Filters, NextToken }));
+    volumes.push(...(page.Volumes ?? []));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return volumes;
+}
+
+async function findImages(Filters: Filter[]): Promise<Image[]> {
+  return (await ec2().send(new DescribeImagesCommand({ Owners: ['self'], Filters }))).Images ?? [];
+}
+
+async function findSnapshots(Filters: Filter[]): Promise<Snapshot[]> {
+  const snapshots: Snapshot[] = [];
+  let NextToken: string | undefined;
+  do {
+    const page = await ec2().send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters, NextToken }));
+    snapshots.push(...(page.Snapshots ?? []));
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return snapshots;
+}
+
+/** One at a time: a single id that is gone fails a call that names several. */
+async function volumesById(ids: string[]): Promise<Volume[]> {
+  const found = await Promise.all(ids.map((id) => ignoringGone(async () => (await ec2().send(new DescribeVolumesCommand({ VolumeIds: [id] }))).Volumes ?? [], [])));
+  return found.flat();
+}
+
+async function imagesById(ids: string[]): Promise<Image[]> {
+  const found = await Promise.all(ids.map((id) => ignoringGone(async () => (await ec2().send(new DescribeImagesCommand({ ImageIds: [id] }))).Images ?? [], [])));
+  return found.flat();
+}
+
+async function snapshotsById(ids: string[]): Promise<Snapshot[]> {
+  const found = await Promise.all(
+    ids.map((id) => ignoringGone(async () => (await ec2().send(new DescribeSnapshotsCommand({ SnapshotIds: [id] }))).Snapshots ?? [], [])),
+  );
+  return found.flat();
+}
+
+/** What the execution's history says: claim answers, and the ids its EC2 calls returned. */
+function recordOf(events: readonly HistoryEvent[]): HistoryRecord {
+  const record: HistoryRecord = { claims: [], volumeIds: [], imageIds: [], snapshotIds: [] };
+  for (const event of events) {
+    const details = event.taskSucceededEventDetails;
+    const output = parsed(details?.output);
+    if (output === undefined) continue;
+    const claim = ClaimAnswerSchema.safeParse(output);
+    if (claim.success) record.claims.push(claim.data);
+    if (details?.resourceType?.endsWith(':ec2') !== true) continue;
+    if (details.resource === 'createVolume' && typeof output.VolumeId === 'string') record.volumeIds.push(output.VolumeId);
+    if (details.resource === 'createSnapshot' && typeof output.SnapshotId === 'string') record.snapshotIds.push(output.SnapshotId);
+    if (details.resource === 'registerImage' && typeof output.ImageId === 'string') record.imageIds.push(output.ImageId);
+  }
+  return record;
+}
+
+function parsed(output: string | undefined): Record<string, unknown> | undefined {
+  if (output === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(output);
+    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function hostsOf(claims: readonly ClaimAnswer[], volumes: readonly Volume[], log: Logger): Promise<Map<string, string>> {
+  const hosts = new Map<string, string>();
+  for (const claim of claims) hosts.set(claim.instanceId, claim.hostQueueUrl);
+  for (const volume of volumes) {
+    const instanceId = volume.Tags?.find((tag) => tag.Key === INSTANCE_ID_TAG)?.Value;
+    if (instanceId === undefined || hosts.has(instanceId)) continue;
+    const queueUrl = await hostQueueUrl(instanceId, log);
+    if (queueUrl !== undefined) hosts.set(instanceId, queueUrl);
+  }
+  return hosts;
+}
+
+async function hostQueueUrl(instanceId: string, log: Logger): Promise<string | undefined> {
+  const QueueName = `${hostQueuePrefix()}-host-${instanceId}`;
+  try {
+    return (await sqs().send(new GetQueueUrlCommand({ QueueName }))).QueueUrl;
+  } catch (error) {
+    // The host is gone, and its leases with it.
+    if (!isAwsError(error, ...NO_QUEUE)) throw error;
+    log.warn({ instanceId, QueueName }, 'host queue does not exist; nothing to release');
+    return undefined;
+  }
+}
+
+/** The instance id when the release was sent; undefined when the host is gone. */
+async function release(buildId: string, instanceId: string, queueUrl: string, log: Logger): Promise<string | undefined> {
+  const task: ReleaseTask = { task: 'release', buildId };
+  try {
+    await sqs().send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(task) }));
+    return instanceId;
+  } catch (error) {
+    if (!isAwsError(error, ...NO_QUEUE)) throw error;
+    log.warn({ instanceId, queueUrl }, 'host queue does not exist; nothing to release');
+    return undefined;
+  }
+}
+
+async function removeVolume(volume: Volume, log: Logger): Promise<string> {
+  const volumeId = volume.VolumeId as string;
+  if (isAttached(volume) && !(await detachAndWait(volume, false))) {
+    // The host did not let go (hung, or gone): the volume is the build's scratch copy, never
+    // snapshotted from here, so forcing risks nothing worth keeping.
+    log.warn({ volumeId }, 'volume still attached; forcing the detach');
+    if (!(await detachAndWait(volume, true))) throw new Error(`volume ${volumeId} is still attached after a forced detach`);
+  }
+  await ignoringGone(() => ec2().send(new DeleteVolumeCommand({ VolumeId: volumeId })), undefined);
+  return volumeId;
+}
+
+function isAttached(volume: Volume): boolean {
+  return (volume.Attachments ?? []).some((attachment) => ATTACHED.has(attachment.State ?? ''));
+}
+
+/** True once the volume is free, within the configured wait. */
+async function detachAndWait(volume: Volume, force: boolean): Promise<boolean> {
+  await detach(volume, force);
+  const { waitSeconds, pollSeconds } = detachConfig();
+  return waitDetached(volume.VolumeId as string, waitSeconds, pollSeconds);
+}
+
+async function detach(volume: Volume, force: boolean): Promise<void> {
+  for (const attachment of volume.Attachments ?? []) {
+    if (!ATTACHED.has(attachment.State ?? '') && !force) continue;
+    try {
+      // With InstanceId and Device: the unambiguous form, and the only one the local AWS accepts.
+      await ec2().send(
+        new DetachVolumeCommand({ VolumeId: volume.VolumeId, InstanceId: attachment.InstanceId, Device: attachment.Device, Force: force || undefined }),
+      );
+    } catch (error) {
+      // Already detaching or detached: the wait decides.
+      if (!isAwsError(error, ...GONE, 'IncorrectState')) throw error;
+    }
+  }
+}
+
+async function waitDetached(volumeId: string, seconds: number, pollSeconds: number): Promise<boolean> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const volume = await ignoringGone(async () => (await ec2().send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }))).Volumes?.[0], undefined);
+    if (volume === undefined || volume.State === 'available' || volume.State === 'deleted' || volume.State === 'deleting') return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(Math.max(pollSeconds, 0.1) * 1000);
+  }
+}
+
+/**
+ * The snapshots a kept image stands on: its mappings', and the one the build recorded on it
+ * (the local AWS registers images with a snapshot of its own).
+ */
+function snapshotsBehind(images: readonly Image[]): Set<string> {
+  const kept = new Set<string>();
+  for (const image of images) {
+    for (const mapping of image.BlockDeviceMappings ?? []) if (mapping.Ebs?.SnapshotId) kept.add(mapping.Ebs.SnapshotId);
+    const recorded = image.Tags?.find((tag) => tag.Key === ROOT_SNAPSHOT_TAG)?.Value;
+    if (recorded !== undefined) kept.add(recorded);
+  }
+  return kept;
+}
+
+async function deregister(image: Image): Promise<string> {
+  await ignoringGone(() => ec2().send(new DeregisterImageCommand({ ImageId: image.ImageId })), undefined);
+  return image.ImageId as string;
+}
+
+async function deleteSnapshot(snapshot: Snapshot): Promise<string> {
+  await ignoringGone(() => ec2().send(new DeleteSnapshotCommand({ SnapshotId: snapshot.SnapshotId })), undefined);
+  return snapshot.SnapshotId as string;
 }

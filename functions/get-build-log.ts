@@ -7,7 +7,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { isAwsError, s3, sfn } from './lib/aws.ts';
 import { describeBuild } from './lib/builds.ts';
 import { artifactsBucket, stateMachine } from './lib/config.ts';
-import { logKey } from './lib/contract.ts';
+import { logKey } from '../contract/bundle.ts';
 import { httpHandler, pathParameter, ProblemError } from './lib/http.ts';
 
 /** Lambda's response limit is 6 MB, JSON-escaped; leave room for the escaping. */

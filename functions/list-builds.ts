@@ -1,5 +1,6 @@
 /** GET /builds: the most recent builds first, a page at a time (`limit`, `nextToken`). */
 import { ListExecutionsCommand, type ExecutionStatus } from '@aws-sdk/client-sfn';
+import type { BuildList } from '../contract/api.ts';
 import { isAwsError, sfn } from './lib/aws.ts';
 import { buildSummary } from './lib/builds.ts';
 import { stateMachine } from './lib/config.ts';
@@ -26,7 +27,8 @@ export const handler = httpHandler(async (event) => {
     const page = await sfn().send(
       new ListExecutionsCommand({ stateMachineArn: machine.arn, maxResults: limit, nextToken, statusFilter: status as ExecutionStatus | undefined }),
     );
-    return json(200, { builds: (page.executions ?? []).map(buildSummary), nextToken: page.nextToken ?? null });
+    const answer: BuildList = { builds: (page.executions ?? []).map(buildSummary), nextToken: page.nextToken ?? null };
+    return json(200, answer);
   } catch (error) {
     if (isAwsError(error, 'InvalidToken')) throw invalid('nextToken', 'is not a token from an earlier page of this listing, or it expired');
     throw error;

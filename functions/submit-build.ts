@@ -15,13 +15,15 @@ import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { loadBundle, type BuildBundle } from '../model/bundle.ts';
+import type { BuildAccepted } from '../contract/api.ts';
+import type { BuildBundle } from '../contract/bundle.ts';
+import { loadBundle } from '../model/bundle.ts';
 import { maskSensitive, TemplateValidationError, type BuildRequest } from '../model/index.ts';
 import { ec2, isAwsError, s3, sfn } from './lib/aws.ts';
 import { IDEMPOTENCY_KEY_PATTERN, idempotentBuildId, newBuildId } from './lib/build-id.ts';
 import { describeBuild, executionArn } from './lib/builds.ts';
 import { artifactsBucket, maxBodyBytes, pollingConfig, stateMachine, timeoutsConfig, type StateMachine } from './lib/config.ts';
-import { bundleKey } from './lib/contract.ts';
+import { bundleKey } from '../contract/bundle.ts';
 import { bodyBytes, callerIdentity, header, httpHandler, json, ProblemError } from './lib/http.ts';
 import { planBuild } from './lib/planner.ts';
 import { findExistingImage, resolveSourceImage } from './lib/source-image.ts';
@@ -31,9 +33,10 @@ const HASH_METADATA = 'request-sha256';
 
 function accepted(buildId: string, status: string, replayed: boolean): APIGatewayProxyResult {
   const self = `/builds/${buildId}`;
+  const answer: BuildAccepted = { buildId, status, links: { self, log: `${self}/log` } };
   return json(
     replayed ? 200 : 202,
-    { buildId, status, links: { self, log: `${self}/log` } },
+    answer,
     { location: self, ...(replayed ? { 'idempotent-replayed': 'true' } : {}) },
   );
 }

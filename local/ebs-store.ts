@@ -30,12 +30,7 @@ import { randomUUID } from 'node:crypto';
 import { link, mkdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { exists } from '../worker/devices/fs-probe.ts';
-
-/**
- * Tag on a locally registered image naming its root snapshot: moto's RegisterImage ignores
- * BlockDeviceMappings and invents a snapshot of its own, which has no bytes here.
- */
-export const ROOT_SNAPSHOT_TAG = 'ami-factory:root-snapshot-id';
+import { ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 
 const GIB = 1024 ** 3;
 

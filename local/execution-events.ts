@@ -6,13 +6,30 @@
  */
 import { ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { Context } from 'aws-lambda';
-import type { ExecutionStatusChangeEvent } from '../functions/clean-up-build.ts';
+import { EXECUTION_STATUS_CHANGE, type ExecutionStatusChange, type ExecutionStatusChangeEvent } from '../contract/events.ts';
 
 const CLEAN_UP_STATUSES = ['ABORTED', 'TIMED_OUT', 'FAILED'] as const;
 
 export interface ExecutionEvents {
   /** Delivers what has happened so far, then stops watching. */
   stop(): Promise<void>;
+}
+
+/** The event EventBridge delivers for an execution's status change, as the deployed rule passes it on. */
+export function statusChangeEvent(detail: ExecutionStatusChange): ExecutionStatusChangeEvent {
+  // The execution ARN names the region and account: arn:aws:states:REGION:ACCOUNT:execution:...
+  const [, , , region = 'us-east-1', account = '123456789012'] = detail.executionArn.split(':');
+  return {
+    version: '0',
+    id: crypto.randomUUID(),
+    'detail-type': EXECUTION_STATUS_CHANGE,
+    source: 'aws.states',
+    account,
+    time: new Date().toISOString(),
+    region,
+    resources: [detail.executionArn],
+    detail,
+  };
 }
 
 export function watchExecutions(sfn: SFNClient, stateMachineArn: string, onError: (error: unknown) => void, intervalMs = 1_000): ExecutionEvents {
@@ -27,17 +44,7 @@ export function watchExecutions(sfn: SFNClient, stateMachineArn: string, onError
         const arn = execution.executionArn ?? '';
         if (delivered.has(arn)) continue;
         delivered.add(arn);
-        const event = {
-          version: '0',
-          id: crypto.randomUUID(),
-          'detail-type': 'Step Functions Execution Status Change',
-          source: 'aws.states',
-          account: '123456789012',
-          time: new Date().toISOString(),
-          region: 'us-east-1',
-          resources: [arn],
-          detail: { executionArn: arn, stateMachineArn, name: execution.name ?? '', status: statusFilter },
-        } satisfies ExecutionStatusChangeEvent;
+        const event = statusChangeEvent({ executionArn: arn, stateMachineArn, name: execution.name ?? '', status: statusFilter });
         await cleanUpBuild(event, { awsRequestId: crypto.randomUUID() } as Context);
       }
     }

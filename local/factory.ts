@@ -5,19 +5,18 @@
  * loop devices over sparse files (a volume made from a snapshot gets its bytes, a snapshot
  * keeps the volume's), so an AMI built here has a real root image to export.
  */
-import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { RunInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { mountsAtOrUnder } from '../worker/chroot/mount-table.ts';
 import { recoverHost } from '../worker/chroot/recovery.ts';
 import { parseWorkerConfig, type WorkerConfigInput } from '../worker/daemon/config.ts';
-import { Worker } from '../worker/daemon/worker.ts';
+import { createAwsClients } from '../worker/daemon/context.ts';
+import type { Worker } from '../worker/daemon/worker.ts';
 import { startApiServer, type LocalApi } from './api-server.ts';
 import { LocalEbsStore } from './ebs-store.ts';
+import { createLocalWorker } from './local-worker.ts';
 import { watchExecutions, type ExecutionEvents } from './execution-events.ts';
 import { createFactoryResources, LOCAL_REGION, packageDeployment, type FactoryResources } from './factory-resources.ts';
 import { localAwsClientConfig, startMotoServer, type MotoServer } from './moto-server.ts';
@@ -127,8 +126,8 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
       POLLING: JSON.stringify(LOCAL_POLLING),
       LOG_LEVEL: options.logLevel ?? 'warn',
     });
-    const ec2 = new EC2Client(aws);
-    const clients = { ec2, sqs: new SQSClient(aws), sfn: new SFNClient(aws), s3: new S3Client({ ...aws, forcePathStyle: true }) };
+    const clients = createAwsClients(aws);
+    const { ec2 } = clients;
     const store = new LocalEbsStore(join(workDir, 'ebs'), ec2);
 
     const workers: Worker[] = [];
@@ -136,15 +135,12 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
     for (let index = 0; index < (options.hosts ?? 1); index++) {
       const availabilityZone = `${LOCAL_REGION}${zones[index % zones.length] ?? 'a'}`;
       const instanceId = await launchLocalHost(ec2, availabilityZone);
-      const worker = new Worker({
-        config: parseWorkerConfig({
-          ...localWorkerConfig({ endpoint: moto.endpoint, resources, workDir, storeDir: store.dir, instanceId, availabilityZone }),
-          maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2,
-          logLevel: options.logLevel ?? 'warn',
-        }),
-        clients,
-        logger: pino({ level: options.logLevel ?? 'warn' }),
+      const config = parseWorkerConfig({
+        ...localWorkerConfig({ endpoint: moto.endpoint, resources, workDir, storeDir: store.dir, instanceId, availabilityZone }),
+        maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2,
+        logLevel: options.logLevel ?? 'warn',
       });
+      const worker = createLocalWorker(config, { clients, logger: pino({ level: options.logLevel ?? 'warn' }) });
       await worker.start();
       stops.push(() => worker.stop());
       workers.push(worker);

@@ -5,7 +5,7 @@
  */
 import type { AmazonChrootConfig, ChrootMount } from './types.ts';
 import { Issues } from './errors.ts';
-import { joinPath } from './path.ts';
+import { joinPath } from '../contract/field-errors.ts';
 import { renderOption } from './render-tree.ts';
 import { BUILDER_HOST_FIELDS } from './template/host-fields.ts';
 import type { RequestTemplateContext } from './template/request.ts';

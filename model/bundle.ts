@@ -9,16 +9,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { readdir, stat } from 'node:fs/promises';
 import { loadTemplateFile, parseTemplate } from './load.ts';
 import type { BuildRequest } from './types.ts';
-
-export interface BuildBundle {
-  /** The template as written, `{{env}}` already rendered into its variables. */
-  template: unknown;
-  variables: Record<string, string>;
-  /** Files the provisioners reference, by path relative to the template, base64. */
-  files: Record<string, string>;
-  /** The moment `{{timestamp}}` and `{{isotime}}` mean, the same wherever it is rendered. */
-  renderedAt: string;
-}
+import type { BuildBundle } from '../contract/bundle.ts';
 
 async function filesUnder(path: string): Promise<string[]> {
   if (!(await stat(path)).isDirectory()) return [path];
@@ -54,7 +45,8 @@ export async function bundleTemplateFile(
     }
   }
   return {
-    template: JSON.parse(await readFile(templatePath, 'utf8')) as unknown,
+    // An object: the template was loaded from this text just above.
+    template: JSON.parse(await readFile(templatePath, 'utf8')) as Record<string, unknown>,
     // Every variable's final value: passed back as overrides, no `{{env}}` is left to
     // render on the factory's side.
     variables: { ...request.variables_used },

@@ -1,24 +1,4 @@
-import type { FieldError } from './types.ts';
-import { comparePaths } from './path.ts';
-
-export type { FieldError };
-
-export function formatFieldError(error: FieldError): string {
-  return error.path === '' ? error.message : `${error.path}: ${error.message}`;
-}
-
-/** Sorted by path, then message, without duplicates: stable output for people and tests. */
-export function sortFieldErrors(errors: readonly FieldError[]): FieldError[] {
-  const seen = new Set<string>();
-  return errors
-    .filter((error) => {
-      const key = `${error.path}\u0000${error.message}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    })
-    .sort((a, b) => comparePaths(a.path, b.path) || (a.message < b.message ? -1 : a.message > b.message ? 1 : 0));
-}
+import { formatFieldErrors, sortFieldErrors, type FieldError } from '../contract/field-errors.ts';
 
 /** Every problem of one template, so a requester fixes them in one round. */
 export class TemplateValidationError extends Error {
@@ -26,7 +6,7 @@ export class TemplateValidationError extends Error {
 
   constructor(errors: readonly FieldError[]) {
     const sorted = sortFieldErrors(errors);
-    super(sorted.map(formatFieldError).join('\n'));
+    super(formatFieldErrors(sorted));
     this.name = 'TemplateValidationError';
     this.errors = sorted;
   }

@@ -5,7 +5,7 @@
 export type * from './types.ts';
 export { loadTemplateFile, parseTemplate } from './load.ts';
 export type { LoadOptions, ParseOptions } from './load.ts';
-export { TemplateValidationError, formatFieldError, sortFieldErrors } from './errors.ts';
+export { TemplateValidationError } from './errors.ts';
 export { renderHostTemplate } from './template/host.ts';
 export { TemplateError } from './template/engine.ts';
 export { maskSensitive, maskSensitiveDeep, SENSITIVE_PLACEHOLDER } from './mask.ts';

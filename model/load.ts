@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import type { AmazonChrootConfig, BuildRequest } from './types.ts';
 import { BUILDER_TYPE, normalizeBuilder } from './builder.ts';
 import { Issues, TemplateValidationError } from './errors.ts';
-import { joinPath } from './path.ts';
+import { joinPath } from '../contract/field-errors.ts';
 import { normalizeProvisioners } from './provisioners.ts';
 import { isPlainObject, unknownKeyMessage } from './schema/fields.ts';
 import type { RequestTemplateContext } from './template/request.ts';

@@ -6,7 +6,7 @@ import type { FileProvisioner, Provisioner, ShellProvisioner } from './types.ts'
 import type { Issues } from './errors.ts';
 import { resolveLocalFile } from './local-files.ts';
 import type { LocalFileKind } from './local-files.ts';
-import { joinPath } from './path.ts';
+import { joinPath } from '../contract/field-errors.ts';
 import { renderOption } from './render-tree.ts';
 import { SHELL_HOST_FIELDS } from './template/host-fields.ts';
 import type { HostField } from './template/host-fields.ts';

@@ -4,7 +4,7 @@
  * character set apply to what EC2 will see, not to the template text.
  */
 import type { Issues } from './errors.ts';
-import { joinPath } from './path.ts';
+import { joinPath } from '../contract/field-errors.ts';
 import { TemplateError } from './template/engine.ts';
 import { renderRequestTemplate } from './template/request.ts';
 import type { Placement, RequestTemplateContext } from './template/request.ts';

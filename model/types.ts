@@ -162,8 +162,4 @@ export interface BuildRequest {
   variables_used: Record<string, string>;
 }
 
-/** One validation problem: the field path (`builders[0].chroot_mounts[2]`) and why. */
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export type { FieldError } from '../contract/field-errors.ts';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { TemplateValidationError } from './errors.ts';
 import type { FieldError } from './types.ts';
-import { joinPath } from './path.ts';
+import { joinPath } from '../contract/field-errors.ts';
 import { isPlainObject } from './schema/fields.ts';
 
 /** Throws TemplateValidationError with paths such as `vars.json.region`. */

@@ -4,7 +4,7 @@
  * are secrets (`sensitive-variables`).
  */
 import type { Issues } from './errors.ts';
-import { joinPath } from './path.ts';
+import { joinPath } from '../contract/field-errors.ts';
 import { TemplateError } from './template/engine.ts';
 import { renderRequestTemplate } from './template/request.ts';
 import type { RequestTemplateContext } from './template/request.ts';

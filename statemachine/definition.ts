@@ -1,6 +1,6 @@
 /**
- * The build-image workflow's definition (build-image.asl.json) with its deployment values
- * filled in. Placeholders use CloudFormation's DefinitionSubstitutions syntax, `${Name}`, so
+ * The build-image workflow's definition (build-image.asl.json, rendered from build-image.ts
+ * and committed, so the deployment reads the same file) with its deployment values filled in. Placeholders use CloudFormation's DefinitionSubstitutions syntax, `${Name}`, so
  * a deployment can hand the same file to CloudFormation; the local factory and the tests fill
  * them here.
  */

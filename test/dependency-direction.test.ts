@@ -1,7 +1,9 @@
 /**
- * Dependencies point one way: functions/ and worker/ both use the request model (model/),
- * neither imports the other, and the model imports neither. A Lambda bundle then never
- * carries chroot code, and a chroot host never carries API code.
+ * Dependencies point one way. contract/ (the shapes that cross the seams between API,
+ * workflow and host) is at the bottom and imports nothing of ours; the request model (model/)
+ * sits on it; functions/ and worker/ both use the two, and neither imports the other, so a
+ * Lambda bundle never carries chroot code and a chroot host never carries API code. The
+ * local factory (local/) composes them; the CLI (cli/) is the top, and nothing imports it.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -35,10 +37,12 @@ async function importedFolders(dir: string): Promise<Map<string, string[]>> {
 
 describe('dependency direction', () => {
   it.each([
-    ['functions', ['worker', 'cli', 'local']],
-    ['worker', ['functions', 'cli']],
-    ['model', ['functions', 'worker', 'cli', 'local']],
-    ['statemachine', ['functions', 'worker', 'cli', 'local']],
+    ['contract', ['model', 'functions', 'worker', 'statemachine', 'local', 'cli']],
+    ['model', ['functions', 'worker', 'statemachine', 'local', 'cli']],
+    ['functions', ['worker', 'local', 'cli']],
+    ['worker', ['functions', 'statemachine', 'local', 'cli']],
+    ['statemachine', ['functions', 'worker', 'local', 'cli']],
+    ['local', ['cli']],
   ])('%s/ imports nothing from %j', async (dir, forbidden) => {
     const folders = await importedFolders(dir);
     const offending = forbidden.flatMap((folder) => folders.get(folder) ?? []);

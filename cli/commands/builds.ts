@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
+import type { BuildAccepted, BuildDetails } from '../../contract/api.ts';
 import { bundleTemplateFile } from '../../model/bundle.ts';
 import { FactoryClient, LOCAL_FACTORY_ENDPOINT } from '../api-client.ts';
 import { collectVar, loadOrReport } from './shared-options.ts';
@@ -12,18 +13,6 @@ import { collectVar, loadOrReport } from './shared-options.ts';
 interface Endpoint {
   endpoint: string;
   region?: string;
-}
-
-interface BuildDetails {
-  buildId: string;
-  status: string;
-  startedAt: string | null;
-  stoppedAt: string | null;
-  currentStep: string | null;
-  timeline: { step: string; enteredAt: string; exitedAt: string | null }[];
-  amis: { region: string; accountId: string; imageId: string }[];
-  error: string | null;
-  cause: string | null;
 }
 
 const withEndpoint = (command: Command): Command =>
@@ -74,7 +63,7 @@ export function registerBuildCommands(program: Command): void {
     if (!bundle) return;
     const api = client(options);
     const headers: Record<string, string> = options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {};
-    const accepted = await api.request<{ buildId: string }>('POST', 'builds', { body: { bundle }, headers });
+    const accepted = await api.request<BuildAccepted>('POST', 'builds', { body: { bundle }, headers });
     process.stdout.write(`${accepted.buildId}\n`);
     if (options.wait) printOutcome(await followBuild(api, accepted.buildId));
   });

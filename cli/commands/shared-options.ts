@@ -1,6 +1,7 @@
 /** Options and output that several commands share, so they read and print alike. */
 import { InvalidArgumentError } from 'commander';
 import { TemplateValidationError } from '../../model/index.ts';
+import { formatFieldErrors } from '../../contract/field-errors.ts';
 
 /** `--var name=value`, repeatable; the value may itself contain "=". */
 export function collectVar(input: string, previous: Record<string, string>): Record<string, string> {
@@ -11,8 +12,8 @@ export function collectVar(input: string, previous: Record<string, string>): Rec
 
 /** Every error of a template, one `path: message` per line, on stderr. */
 export function printValidationErrors(template: string, error: TemplateValidationError): void {
-  const lines = error.errors.map((e) => `  ${e.path || '(template)'}: ${e.message}`);
-  process.stderr.write(`${template}: ${error.errors.length} error(s)\n${lines.join('\n')}\n`);
+  const lines = formatFieldErrors(error.errors, { whole: '(template)', separator: '\n  ' });
+  process.stderr.write(`${template}: ${error.errors.length} error(s)\n  ${lines}\n`);
 }
 
 /**

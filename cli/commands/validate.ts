@@ -4,10 +4,11 @@
  */
 import type { Command } from 'commander';
 import {
-  formatFieldError, loadTemplateFile, loadVarFile, maskSensitive, maskSensitiveDeep, TemplateValidationError,
+  loadTemplateFile, loadVarFile, maskSensitive, maskSensitiveDeep, TemplateValidationError,
 } from '../../model/index.ts';
 import type { BuildRequest } from '../../model/index.ts';
 import { collectVar } from './shared-options.ts';
+import { formatFieldErrors } from '../../contract/field-errors.ts';
 
 interface ValidateOptions {
   var?: Record<string, string>;
@@ -67,10 +68,10 @@ export function registerValidateCommand(program: Command): void {
       } catch (error) {
         if (!(error instanceof TemplateValidationError)) throw error;
         const count = error.errors.length;
-        const lines = error.errors.map(formatFieldError);
+        const lines = formatFieldErrors(error.errors);
         // Usage help after a list of template errors would bury them.
         command.showHelpAfterError(false);
-        command.error(`${template}: ${count} error${count === 1 ? '' : 's'}\n${lines.join('\n')}`, {
+        command.error(`${template}: ${count} error${count === 1 ? '' : 's'}\n${lines}`, {
           exitCode: 2,
           code: 'ami-factory.invalidTemplate',
         });

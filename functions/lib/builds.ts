@@ -14,7 +14,8 @@ import {
 import { isAwsError } from './aws.ts';
 import { isBuildId } from './build-id.ts';
 import type { StateMachine } from './config.ts';
-import type { BuiltImage } from './contract.ts';
+import type { BuildDetails, BuildSummary, TimelineEntry } from '../../contract/api.ts';
+import { ExecutionOutputSchema, type BuiltImage } from '../../contract/execution.ts';
 import { ProblemError } from './http.ts';
 
 export function executionArn(machine: StateMachine, buildId: string): string {
@@ -48,12 +49,6 @@ export async function executionHistory(sfn: SFNClient, arn: string, withData = f
   return events;
 }
 
-export interface TimelineEntry {
-  step: string;
-  enteredAt: string;
-  exitedAt: string | null;
-}
-
 /** One entry per state entered, in order; a retried or looping state appears each time. */
 export function timeline(events: readonly HistoryEvent[]): TimelineEntry[] {
   const entries: TimelineEntry[] = [];
@@ -71,29 +66,15 @@ export function timeline(events: readonly HistoryEvent[]): TimelineEntry[] {
   return entries;
 }
 
+/** The images of a finished execution; none for one that failed or is still running. */
 function imagesOf(output: string | undefined): BuiltImage[] {
   if (output === undefined) return [];
   try {
-    const parsed = JSON.parse(output) as { amis?: unknown };
-    return Array.isArray(parsed.amis) ? (parsed.amis as BuiltImage[]) : [];
+    const parsed = ExecutionOutputSchema.safeParse(JSON.parse(output));
+    return parsed.success ? parsed.data.amis : [];
   } catch {
     return [];
   }
-}
-
-export interface BuildSummary {
-  buildId: string;
-  status: string;
-  startedAt: string | null;
-  stoppedAt: string | null;
-}
-
-export interface BuildDetails extends BuildSummary {
-  currentStep: string | null;
-  timeline: TimelineEntry[];
-  amis: BuiltImage[];
-  error: string | null;
-  cause: string | null;
 }
 
 export function buildSummary(execution: ExecutionListItem | DescribeExecutionOutput): BuildSummary {

@@ -4,6 +4,8 @@
  * a line that says what to fix, not with an SDK error about an undefined parameter.
  */
 import * as z from 'zod';
+import { PollingSchema, TimeoutsSchema, type Polling, type Timeouts } from '../../contract/execution.ts';
+import { fieldErrorsOf, formatFieldErrors } from '../../contract/field-errors.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -31,8 +33,8 @@ function jsonEnv<T extends z.ZodType>(name: string, schema: T, example: string):
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
-    throw new ConfigError(`${name} is invalid (${problems.join('; ')}); expected an object such as ${example}`);
+    const problems = formatFieldErrors(fieldErrorsOf(parsed.error), { whole: '(root)', separator: '; ' });
+    throw new ConfigError(`${name} is invalid (${problems}); expected an object such as ${example}`);
   }
   return parsed.data;
 }
@@ -83,29 +85,13 @@ export function maxBodyBytes(): number {
   return integerEnv('MAX_BODY_BYTES', 4 * 1024 * 1024, 1024, 6 * 1024 * 1024);
 }
 
-/** Seconds between EC2 polls in the workflow, and how many polls before it gives up. */
-export interface Polling {
-  volume: number;
-  attachment: number;
-  snapshot: number;
-  image: number;
-  maxAttempts: number;
-}
-
 /**
  * Production pacing: volumes and attachments settle in seconds, snapshots and images in
  * minutes. 120 attempts at 15 s is Packer's 30 minutes for a large snapshot.
  */
 export const DEFAULT_POLLING: Readonly<Polling> = { volume: 5, attachment: 5, snapshot: 15, image: 15, maxAttempts: 120 };
 
-const seconds = z.number().int().min(0).max(3600);
-const pollingSchema = z.strictObject({
-  volume: seconds.optional(),
-  attachment: seconds.optional(),
-  snapshot: seconds.optional(),
-  image: seconds.optional(),
-  maxAttempts: z.number().int().min(1).max(10_000).optional(),
-});
+const pollingSchema = PollingSchema.partial();
 
 /** `POLLING` (JSON, any subset of the fields) overrides the defaults, e.g. for fast tests. */
 export function pollingConfig(): Polling {
@@ -113,23 +99,9 @@ export function pollingConfig(): Polling {
   return { ...DEFAULT_POLLING, ...withoutUndefined(override) };
 }
 
-export interface Timeouts {
-  /** How long a build waits for a host with a free slot. */
-  claimSeconds: number;
-  /** The whole provisioning run on the host. */
-  provisionSeconds: number;
-  /** Silence from the host after which it counts as dead; the worker beats every ~20 s. */
-  heartbeatSeconds: number;
-}
-
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = { claimSeconds: 1800, provisionSeconds: 3600, heartbeatSeconds: 120 };
 
-const timeoutSeconds = z.number().int().min(1).max(365 * 24 * 3600);
-const timeoutsSchema = z.strictObject({
-  claimSeconds: timeoutSeconds.optional(),
-  provisionSeconds: timeoutSeconds.optional(),
-  heartbeatSeconds: timeoutSeconds.optional(),
-});
+const timeoutsSchema = TimeoutsSchema.partial();
 
 /** `TIMEOUTS` (JSON, any subset of the fields) overrides the defaults. */
 export function timeoutsConfig(): Timeouts {

@@ -5,29 +5,21 @@
  * for people, and `errors` lists field problems as `{ path, message }`.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { Problem } from '../../contract/api.ts';
+import type { FieldError } from '../../contract/field-errors.ts';
 import { awsErrorName } from './aws.ts';
 import { ConfigError } from './config.ts';
 import { logger, type Logger } from './log.ts';
 
-export interface FieldProblem {
-  path: string;
-  message: string;
-}
-
-export interface Problem {
-  error: string;
-  message: string;
-  errors?: FieldProblem[];
-}
 
 /** Thrown anywhere below a handler to answer with this status and problem. */
 export class ProblemError extends Error {
   override name = 'ProblemError';
   readonly status: number;
   readonly code: string;
-  readonly errors: readonly FieldProblem[] | undefined;
+  readonly errors: readonly FieldError[] | undefined;
 
-  constructor(status: number, code: string, message: string, errors?: readonly FieldProblem[]) {
+  constructor(status: number, code: string, message: string, errors?: readonly FieldError[]) {
     super(message);
     this.status = status;
     this.code = code;

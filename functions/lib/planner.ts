@@ -20,10 +20,10 @@ import type {
   VolumeType,
 } from '@aws-sdk/client-ec2';
 import type { AmazonChrootConfig, BlockDeviceMapping, BuildRequest } from '../../model/index.ts';
-import { joinPath } from '../../model/path.ts';
-import type { Polling, Timeouts } from './config.ts';
-import { BUILD_ID_TAG, bundleKey, logKey, type ExecutionInput, type ExistingImage } from './contract.ts';
-import { ProblemError, type FieldProblem } from './http.ts';
+import { joinPath, type FieldError } from '../../contract/field-errors.ts';
+import { bundleKey, logKey } from '../../contract/bundle.ts';
+import { BUILD_ID_TAG, type ExecutionInput, type ExistingImage, type Polling, type Timeouts } from '../../contract/execution.ts';
+import { ProblemError } from './http.ts';
 
 export interface PlanOptions {
   buildId: string;
@@ -41,7 +41,7 @@ const MAX_USER_TAGS = 49;
 
 /** Collects every planning problem, so a requester fixes them in one round, as with the model. */
 class Problems {
-  readonly list: FieldProblem[] = [];
+  readonly list: FieldError[] = [];
   readonly base: string;
 
   constructor(base: string) {

@@ -5,9 +5,9 @@
  */
 import { DescribeImagesCommand, type EC2Client, type Filter, type Image } from '@aws-sdk/client-ec2';
 import type { AmazonChrootConfig } from '../../model/index.ts';
-import { joinPath } from '../../model/path.ts';
+import { joinPath } from '../../contract/field-errors.ts';
 import { isAwsError } from './aws.ts';
-import type { ExistingImage } from './contract.ts';
+import type { ExistingImage } from '../../contract/execution.ts';
 import { ProblemError } from './http.ts';
 
 async function describeAll(ec2: EC2Client, input: { Owners?: string[]; Filters?: Filter[]; IncludeDeprecated?: boolean }): Promise<Image[]> {

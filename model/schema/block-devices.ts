@@ -5,7 +5,7 @@
 import * as z from 'zod';
 import type { BlockDeviceMapping } from '../types.ts';
 import type { Issues } from '../errors.ts';
-import { joinPath } from '../path.ts';
+import { joinPath } from '../../contract/field-errors.ts';
 import { kmsKey, snapshotId } from './aws.ts';
 import { boolean, integer, matching, options, string } from './coerce.ts';
 

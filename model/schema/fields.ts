@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import type { Issues } from '../errors.ts';
-import { joinPath, joinPaths } from '../path.ts';
+import { fieldErrorsOf } from '../../contract/field-errors.ts';
 
 export type Shape = Record<string, z.ZodType>;
 
@@ -56,16 +56,7 @@ export function unknownKeyMessage(key: string, known: Iterable<string>): string 
 
 /** zod's issues as field errors under `base`, one per unknown key. */
 export function zodIssuesAsErrors(error: z.ZodError, base: string, issues: Issues): void {
-  for (const issue of error.issues) {
-    const path = joinPaths(base, issue.path.filter((key): key is string | number => typeof key !== 'symbol'));
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) issues.add(joinPath(path, key), `unknown configuration key "${key}"`);
-    } else if (issue.code === 'invalid_key' || issue.code === 'invalid_element') {
-      for (const inner of issue.issues) issues.add(path, inner.message);
-    } else {
-      issues.add(path, issue.message);
-    }
-  }
+  for (const { path, message } of fieldErrorsOf(error, base)) issues.add(path, message);
 }
 
 export function parseOptions<S extends Shape>(

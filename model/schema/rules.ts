@@ -5,7 +5,7 @@
  * already explains that input.
  */
 import type { Issues } from '../errors.ts';
-import { joinPath } from '../path.ts';
+import { joinPath } from '../../contract/field-errors.ts';
 import type { ParsedOptions } from './fields.ts';
 import type { BuilderShape } from './builder.ts';
 

@@ -4,7 +4,7 @@
  */
 import * as z from 'zod';
 import type { Issues } from '../errors.ts';
-import { joinPath } from '../path.ts';
+import { joinPath } from '../../contract/field-errors.ts';
 import { string, stringMap } from './coerce.ts';
 
 export const tagMap = () => stringMap(z.string());

@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resource, Template } from '../../local/factory-resources.ts';
+import { byRoute, documentedRoutes, frameworkFunctionId, serverlessRoutes } from './api-routes.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CFN_LINT = join(ROOT, '.cache/venv/bin/cfn-lint');
@@ -29,7 +30,8 @@ const HANDLERS = [
   'functions/clean-up-build.handler',
 ];
 
-const ROUTES = ['POST /builds', 'GET /builds', 'GET /builds/{id}', 'GET /builds/{id}/log', 'DELETE /builds/{id}'];
+/** The API's routes come from its OpenAPI document, which the deployment must match. */
+const ROUTES = documentedRoutes(ROOT);
 
 /**
  * The only actions a role may grant on `Resource: '*'`: AWS offers no resource-level
@@ -87,6 +89,18 @@ function target(value: unknown): string | undefined {
   return Array.isArray(getAtt) && typeof getAtt[0] === 'string' ? getAtt[0] : undefined;
 }
 
+/** The logical id of the function a method's Lambda proxy integration invokes. */
+function integratedFunction(integration: unknown): string | undefined {
+  if (typeof integration !== 'object' || integration === null) return undefined;
+  const getAtt = (integration as { 'Fn::GetAtt'?: unknown })['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && getAtt[1] === 'Arn') return target(integration);
+  for (const value of Object.values(integration)) {
+    const found = integratedFunction(value);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 function ofType(template: Template, type: string): [string, Resource][] {
   return Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
 }
@@ -141,6 +155,17 @@ function readZip(path: string): Map<string, Buffer> {
   }
   return files;
 }
+
+describe('the API routes', () => {
+  it('are documented, each with its function', () => {
+    expect(ROUTES.length).toBeGreaterThan(0);
+    for (const { route, functionId } of ROUTES) expect(functionId, route).toMatch(/^[A-Z]\w+Function$/);
+  });
+
+  it('are what serverless.yml wires, each to the function the document names', () => {
+    expect(serverlessRoutes(ROOT).sort(byRoute)).toEqual([...ROUTES].sort(byRoute));
+  });
+});
 
 describe.skipIf(skipReason !== undefined)('deployment package (serverless package + cfn-lint)', () => {
   let run: { exitCode: number | undefined; all: string };
@@ -256,8 +281,12 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
       return `${pathOf(node.Properties?.ParentId)}/${String(node.Properties?.PathPart)}`;
     };
     const methods = ofType(template, 'AWS::ApiGateway::Method');
-    const routes = methods.map(([, method]) => `${String(method.Properties?.HttpMethod)} ${pathOf(method.Properties?.ResourceId) || '/'}`);
-    expect(routes.sort()).toEqual([...ROUTES].sort());
+    const routes = methods.map(([, method]) => ({
+      route: `${String(method.Properties?.HttpMethod)} ${pathOf(method.Properties?.ResourceId) || '/'}`,
+      functionId: integratedFunction(method.Properties?.Integration),
+    }));
+    // Every documented route, each to the function the document's integration names.
+    expect(routes.sort(byRoute)).toEqual(ROUTES.map(({ route, functionId }) => ({ route, functionId: frameworkFunctionId(functionId) })).sort(byRoute));
     for (const [id, method] of methods) expect(method.Properties?.AuthorizationType, id).toBe('AWS_IAM');
   });
 

@@ -10,8 +10,9 @@ import { handler as getLog } from '../../functions/get-build-log.ts';
 import { handler as listBuilds } from '../../functions/list-builds.ts';
 import { handler as submit } from '../../functions/submit-build.ts';
 import {
-  ACCOUNT_ID, apiEvent, BUCKET, bundle, call, FINISHING_MACHINE, HOLDING_MACHINE, REGION, startLocalAws, submitEvent, waitForStatus, type LocalAws,
+  ACCOUNT_ID, apiEvent, bundle, call, REGION, startLocalAws, submitEvent, waitForStatus, type LocalAws,
 } from './support.ts';
+import { FINISHED_IMAGE_ID, FINISHED_SNAPSHOT_ID, FINISHING_WORKFLOW, HOLDING_WORKFLOW, REAL_STATES } from './stand-in-workflows.ts';
 
 let aws: LocalAws;
 let finishing: string;
@@ -34,8 +35,9 @@ const arnOf = (machine: string, buildId: string): string => `${machine.replace('
 
 beforeAll(async () => {
   aws = await startLocalAws();
-  finishing = await aws.createStateMachine('build-image', FINISHING_MACHINE);
-  holding = await aws.createStateMachine('build-image-holding', HOLDING_MACHINE);
+  finishing = await aws.createStateMachine('build-image-finishing', FINISHING_WORKFLOW);
+  // Stops at once when cancelled, where the real workflow's claim task takes a moment.
+  holding = await aws.createStateMachine('build-image-holding', HOLDING_WORKFLOW);
   sourceImage = await aws.registerImage('debian-12-base');
   finished = await start(finishing, 'finished-build');
   await waitForStatus(aws.sfn, arnOf(finishing, finished), (status) => status === 'SUCCEEDED');
@@ -59,10 +61,10 @@ describe('GET /builds/{id}', () => {
       status: 'SUCCEEDED',
       currentStep: null,
       error: null,
-      amis: [{ region: REGION, accountId: ACCOUNT_ID, imageId: 'ami-0fac70e5000000001', snapshotIds: ['snap-0fac70e5000000001'] }],
+      amis: [{ region: REGION, accountId: ACCOUNT_ID, imageId: FINISHED_IMAGE_ID, snapshotIds: [FINISHED_SNAPSHOT_ID] }],
     });
     const timeline = answer.body.timeline as { step: string; enteredAt: string; exitedAt: string | null }[];
-    expect(timeline.map((entry) => entry.step)).toEqual(['PlanVolume', 'RegisterImage']);
+    expect(timeline.map((entry) => entry.step)).toEqual([REAL_STATES.claim, REAL_STATES.register, REAL_STATES.report]);
     for (const entry of timeline) {
       expect(Date.parse(entry.enteredAt)).not.toBeNaN();
       expect(Date.parse(entry.exitedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(entry.enteredAt));
@@ -73,7 +75,7 @@ describe('GET /builds/{id}', () => {
   it('shows the current step of a running build', async () => {
     aws.useStateMachine(holding);
     const answer = await call(getBuild, byId('GET', '/builds/{id}', running));
-    expect(answer.body).toMatchObject({ status: 'RUNNING', currentStep: 'WaitForHost', stoppedAt: null, amis: [] });
+    expect(answer.body).toMatchObject({ status: 'RUNNING', currentStep: REAL_STATES.claim, stoppedAt: null, amis: [] });
   });
 
   it('answers 404 for an unknown or malformed id', async () => {
@@ -120,7 +122,7 @@ describe('GET /builds', () => {
 describe('GET /builds/{id}/log', () => {
   it('returns the provisioning log', async () => {
     aws.useStateMachine(finishing);
-    await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `logs/${finished}.log`, Body: 'mounting\nprovisioning\ndone\n' }));
+    await aws.s3.send(new PutObjectCommand({ Bucket: aws.resources.artifactsBucket, Key: `logs/${finished}.log`, Body: 'mounting\nprovisioning\ndone\n' }));
     const answer = await call(getLog, byId('GET', '/builds/{id}/log', finished));
     expect(answer.status).toBe(200);
     expect(answer.headers['content-type']).toBe('text/plain; charset=utf-8');

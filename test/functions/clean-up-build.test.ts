@@ -4,6 +4,7 @@
  */
 import {
   AttachVolumeCommand,
+  EC2Client,
   CreateSnapshotCommand,
   CreateTagsCommand,
   CreateVolumeCommand,
@@ -15,10 +16,16 @@ import {
 } from '@aws-sdk/client-ec2';
 import { SendTaskSuccessCommand, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { HttpResponse, type HttpRequest } from '@smithy/protocol-http';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { handler as cleanUp, type ExecutionStatusChangeEvent } from '../../functions/clean-up-build.ts';
+import type { ExecutionStatusChangeEvent } from '../../contract/events.ts';
+import { handler as cleanUp } from '../../functions/clean-up-build.ts';
+import { useAwsClientConfig, type AwsClientConfig } from '../../functions/lib/aws.ts';
 import { newBuildId } from '../../functions/lib/build-id.ts';
-import { ACCOUNT_ID, FINISHING_MACHINE, HOST_QUEUE_PREFIX, lambdaContext, REGION, startLocalAws, waitForStatus, type LocalAws } from './support.ts';
+import { localAwsClientConfig } from '../../local/moto-server.ts';
+import { claimingWorkflow, FINISHING_WORKFLOW } from './stand-in-workflows.ts';
+import { ACCOUNT_ID, lambdaContext, REGION, startLocalAws, waitForStatus, type LocalAws } from './support.ts';
 
 let aws: LocalAws;
 let claimsQueue: string;
@@ -73,29 +80,39 @@ async function buildVolume(buildId: string, host?: string): Promise<string> {
   return volume.VolumeId as string;
 }
 
+/**
+ * The local AWS with a host that does not let go: a polite DetachVolume is answered as if
+ * accepted and never reaches EC2, so the volume stays attached; a forced one goes through.
+ * Each detach is noted, polite or forced.
+ */
+function hostThatHoldsOn(detaches: string[]): AwsClientConfig {
+  const config = localAwsClientConfig(aws.moto.endpoint, REGION);
+  const real = new EC2Client(config).config.requestHandler as { handle(request: HttpRequest, options?: unknown): Promise<{ response: HttpResponse }> };
+  const requestHandler = {
+    async handle(request: HttpRequest, options?: unknown): Promise<{ response: HttpResponse }> {
+      const body = typeof request.body === 'string' ? request.body : '';
+      if (!body.includes('Action=DetachVolume')) return real.handle(request, options);
+      const forced = body.includes('Force=true');
+      detaches.push(forced ? 'forced' : 'polite');
+      if (forced) return real.handle(request, options);
+      const answer = '<DetachVolumeResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>held</requestId><status>detaching</status></DetachVolumeResponse>';
+      return { response: new HttpResponse({ statusCode: 200, headers: { 'content-type': 'text/xml' }, body: Readable.from([answer]) }) };
+    },
+  };
+  return { ...config, requestHandler } as AwsClientConfig;
+}
+
 beforeAll(async () => {
   aws = await startLocalAws();
-  claimsQueue = (await aws.sqs.send(new CreateQueueCommand({ QueueName: 'ami-factory-claims' }))).QueueUrl as string;
-  claiming = await aws.createStateMachine('build-image-claiming', {
-    StartAt: 'ClaimHost',
-    States: {
-      ClaimHost: {
-        Type: 'Task',
-        Resource: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
-        Parameters: { QueueUrl: claimsQueue, MessageBody: { task: 'claim', 'taskToken.$': '$$.Task.Token', 'buildId.$': '$.buildId' } },
-        ResultPath: '$.host',
-        Next: 'Provision',
-      },
-      Provision: { Type: 'Wait', Seconds: 3600, End: true },
-    },
-  });
-  finishing = await aws.createStateMachine('build-image', FINISHING_MACHINE);
+  claimsQueue = aws.resources.claimsQueueUrl;
+  claiming = await aws.createStateMachine('build-image-claiming', claimingWorkflow(claimsQueue));
+  finishing = await aws.createStateMachine('build-image-finishing', FINISHING_WORKFLOW);
   const image = await aws.registerImage('chroot-host');
   const reservation = await aws.ec2.send(new RunInstancesCommand({ ImageId: image, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }));
   const instance = reservation.Instances?.[0];
   instanceId = instance?.InstanceId as string;
   zone = instance?.Placement?.AvailabilityZone as string;
-  hostQueue = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${HOST_QUEUE_PREFIX}-host-${instanceId}` }))).QueueUrl as string;
+  hostQueue = (await aws.sqs.send(new CreateQueueCommand({ QueueName: `${aws.resources.hostQueuePrefix}-host-${instanceId}` }))).QueueUrl as string;
 });
 
 afterAll(async () => {
@@ -169,6 +186,25 @@ describe('clean-up-build', () => {
     });
     expect(await releaseMessages()).toEqual([{ task: 'release', buildId }]);
     expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [imageSnapshot], images: [imageId] });
+  });
+
+  it('forces the detach of a volume whose host does not let go, then deletes it', async () => {
+    aws.useStateMachine(claiming);
+    const buildId = newBuildId();
+    const volumeId = await buildVolume(buildId, instanceId);
+    await aws.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: '/dev/sdg' }));
+    const detaches: string[] = [];
+
+    useAwsClientConfig(hostThatHoldsOn(detaches));
+    // No execution of that name: the event's status stands, the volume's tag names the host.
+    const report = await cleanUp(statusChange(claiming, buildId, 'FAILED')).finally(() => {
+      useAwsClientConfig(localAwsClientConfig(aws.moto.endpoint, REGION));
+    });
+
+    expect(detaches).toEqual(['polite', 'forced']);
+    expect(report).toMatchObject({ releasedHosts: [instanceId], deletedVolumes: [volumeId] });
+    expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [], images: [] });
+    await releaseMessages();
   });
 
   it('leaves a running build and other state machines\' executions alone', async () => {

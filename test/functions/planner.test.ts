@@ -3,8 +3,9 @@ import type { Image } from '@aws-sdk/client-ec2';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLLING, DEFAULT_TIMEOUTS } from '../../functions/lib/config.ts';
-import type { ExecutionInput } from '../../functions/lib/contract.ts';
-import { ProblemError, type FieldProblem } from '../../functions/lib/http.ts';
+import type { ExecutionInput } from '../../contract/execution.ts';
+import type { FieldError } from '../../contract/field-errors.ts';
+import { ProblemError } from '../../functions/lib/http.ts';
 import { planBuild, type PlanOptions } from '../../functions/lib/planner.ts';
 import { parseTemplate } from '../../model/index.ts';
 
@@ -44,7 +45,7 @@ function plan(builder: Record<string, unknown>, source: Image | null = SOURCE, o
   return planBuild(request, source, { ...OPTIONS, ...options });
 }
 
-function problemsOf(run: () => unknown): FieldProblem[] {
+function problemsOf(run: () => unknown): FieldError[] {
   try {
     run();
   } catch (error) {

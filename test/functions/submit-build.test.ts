@@ -9,10 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as submit } from '../../functions/submit-build.ts';
 import { BUILD_ID_PATTERN } from '../../functions/lib/build-id.ts';
 import { DEFAULT_TIMEOUTS } from '../../functions/lib/config.ts';
-import type { ExecutionInput } from '../../functions/lib/contract.ts';
+import type { ExecutionInput } from '../../contract/execution.ts';
 import {
-  ACCOUNT_ID, BUCKET, bundle, call, FINISHING_MACHINE, HOLDING_MACHINE, REGION, startLocalAws, submitEvent, type LocalAws,
+  ACCOUNT_ID, bundle, call, REGION, startLocalAws, submitEvent, type LocalAws,
 } from './support.ts';
+import { FINISHING_WORKFLOW } from './stand-in-workflows.ts';
 
 let aws: LocalAws;
 let finishing: string;
@@ -22,8 +23,9 @@ let sourceSnapshot: string;
 
 beforeAll(async () => {
   aws = await startLocalAws();
-  finishing = await aws.createStateMachine('build-image', FINISHING_MACHINE);
-  holding = await aws.createStateMachine('build-image-holding', HOLDING_MACHINE);
+  finishing = await aws.createStateMachine('build-image-finishing', FINISHING_WORKFLOW);
+  // The real workflow: with no host to answer, a build waits in its claim until stopped.
+  holding = aws.resources.stateMachineArn;
   aws.useStateMachine(finishing);
   sourceImage = await aws.registerImage('debian-12-base');
   const described = await aws.ec2.send(new DescribeImagesCommand({ ImageIds: [sourceImage] }));
@@ -66,7 +68,7 @@ describe('POST /builds accepts a build', () => {
     expect(answer.headers.location).toBe(`/builds/${buildId}`);
     expect(answer.body.status).toBe('RUNNING');
 
-    const stored = await aws.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `bundles/${buildId}.json` }));
+    const stored = await aws.s3.send(new GetObjectCommand({ Bucket: aws.resources.artifactsBucket, Key: `bundles/${buildId}.json` }));
     expect(JSON.parse(await stored.Body?.transformToString() ?? '')).toEqual(body.bundle);
 
     const input = await executionInput(buildId);
@@ -263,11 +265,11 @@ describe('POST /builds with an Idempotency-Key', () => {
     const first = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: 'first-body' }) }, { 'Idempotency-Key': 'retry-3' }));
     expect(first.status).toBe(202);
     const buildId = first.body.buildId as string;
-    const head = await aws.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `bundles/${buildId}.json` }));
+    const head = await aws.s3.send(new HeadObjectCommand({ Bucket: aws.resources.artifactsBucket, Key: `bundles/${buildId}.json` }));
     const other = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: 'second-body' }) }, { 'Idempotency-Key': 'retry-3' }));
     expect(other.status).toBe(422);
     expect(other.body.error).toBe('IdempotencyKeyReused');
-    const after = await aws.s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `bundles/${buildId}.json` }));
+    const after = await aws.s3.send(new HeadObjectCommand({ Bucket: aws.resources.artifactsBucket, Key: `bundles/${buildId}.json` }));
     expect(after.ETag).toBe(head.ETag);
   });
 

@@ -1,106 +1,59 @@
 /**
- * The functions' test bench: a real moto server holding what a deployment would (artifacts
- * bucket, state machines, source images), the handlers' environment, and API Gateway REST
- * API (v1) proxy events as IAM-authorised requests produce them.
+ * The functions' test bench: the shared local AWS (the factory's bucket, queues and real
+ * build-image state machine), source images, the handlers' environment, and API Gateway
+ * REST API (v1) proxy events as IAM-authorised requests produce them.
  */
-import { EC2Client, RegisterImageCommand } from '@aws-sdk/client-ec2';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateStateMachineCommand, DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { RegisterImageCommand } from '@aws-sdk/client-ec2';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { useAwsClientConfig } from '../../functions/lib/aws.ts';
 import { logger } from '../../functions/lib/log.ts';
-import { localAwsClientConfig, startMotoServer, type MotoServer } from '../../local/moto-server.ts';
+import { waitForExecution } from '../support/executions.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, startLocalAws as startSharedLocalAws, type LocalAws as SharedLocalAws } from '../support/local-aws.ts';
 
-export const ACCOUNT_ID = '123456789012';
-export const REGION = 'us-east-1';
-export const BUCKET = 'ami-factory-artifacts';
-export const HOST_QUEUE_PREFIX = 'ami-factory';
-const ROLE_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/ami-factory-workflow`;
+export const ACCOUNT_ID = LOCAL_ACCOUNT_ID;
+export const REGION = LOCAL_REGION;
 export const CALLER = `arn:aws:iam::${ACCOUNT_ID}:user/builder`;
 
-/** Ends at once with an output shaped as the real workflow's. */
-export const FINISHING_MACHINE = {
-  StartAt: 'PlanVolume',
-  States: {
-    PlanVolume: { Type: 'Pass', Next: 'RegisterImage' },
-    RegisterImage: {
-      Type: 'Pass',
-      Parameters: {
-        'buildId.$': '$.buildId',
-        amis: [{ 'region.$': '$.target.region', 'accountId.$': '$.target.accountId', imageId: 'ami-0fac70e5000000001', snapshotIds: ['snap-0fac70e5000000001'] }],
-      },
-      End: true,
-    },
-  },
-};
-
-/** Stays running until stopped. */
-export const HOLDING_MACHINE = {
-  StartAt: 'WaitForHost',
-  States: { WaitForHost: { Type: 'Wait', Seconds: 3600, End: true } },
-};
-
-export interface LocalAws {
-  moto: MotoServer;
-  ec2: EC2Client;
-  s3: S3Client;
-  sfn: SFNClient;
-  sqs: SQSClient;
-  createStateMachine(name: string, definition: object): Promise<string>;
-  /** Points the handlers at this state machine. */
+export interface LocalAws extends SharedLocalAws {
+  ec2: SharedLocalAws['clients']['ec2'];
+  s3: SharedLocalAws['clients']['s3'];
+  sfn: SharedLocalAws['clients']['sfn'];
+  sqs: SharedLocalAws['clients']['sqs'];
+  /** Points the handlers at this state machine (the factory's real one at the start). */
   useStateMachine(arn: string): void;
   registerImage(name: string): Promise<string>;
-  stop(): Promise<void>;
 }
 
+/** The local AWS with the handlers' clients and environment pointed at it, as a deployment sets them. */
 export async function startLocalAws(): Promise<LocalAws> {
-  const moto = await startMotoServer();
-  const config = localAwsClientConfig(moto.endpoint, REGION);
-  useAwsClientConfig(config);
+  const aws = await startSharedLocalAws();
+  useAwsClientConfig(aws.clientConfig);
   logger.level = 'silent';
-  const ec2 = new EC2Client(config);
-  const s3 = new S3Client({ ...config, forcePathStyle: true });
-  const sfn = new SFNClient(config);
-  const sqs = new SQSClient(config);
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  process.env.ARTIFACTS_BUCKET = BUCKET;
-  process.env.HOST_QUEUE_PREFIX = HOST_QUEUE_PREFIX;
+  process.env.ARTIFACTS_BUCKET = aws.resources.artifactsBucket;
+  process.env.HOST_QUEUE_PREFIX = aws.resources.hostQueuePrefix;
+  process.env.STATE_MACHINE_ARN = aws.resources.stateMachineArn;
   process.env.DETACH_WAIT_SECONDS = '2';
   process.env.DETACH_POLL_SECONDS = '0';
   return {
-    moto,
-    ec2,
-    s3,
-    sfn,
-    sqs,
-    async createStateMachine(name, definition) {
-      const created = await sfn.send(new CreateStateMachineCommand({ name, definition: JSON.stringify(definition), roleArn: ROLE_ARN }));
-      return created.stateMachineArn as string;
-    },
+    ...aws,
+    ...aws.clients,
     useStateMachine(arn) {
       process.env.STATE_MACHINE_ARN = arn;
     },
     async registerImage(name) {
       // moto gives every registered image a 15 GiB EBS root at /dev/sda1.
-      return (await ec2.send(new RegisterImageCommand({ Name: name, RootDeviceName: '/dev/sda1' }))).ImageId as string;
+      return (await aws.clients.ec2.send(new RegisterImageCommand({ Name: name, RootDeviceName: '/dev/sda1' }))).ImageId as string;
     },
     async stop() {
       useAwsClientConfig(undefined);
-      await moto.stop();
+      await aws.stop();
     },
   };
 }
 
 export async function waitForStatus(sfn: SFNClient, executionArn: string, wanted: (status: string) => boolean): Promise<string> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const status = (await sfn.send(new DescribeExecutionCommand({ executionArn }))).status ?? '';
-    if (wanted(status)) return status;
-    if (Date.now() > deadline) throw new Error(`execution ${executionArn} stayed ${status}`);
-    await sleep(50);
-  }
+  return (await waitForExecution(sfn, executionArn, { wanted, timeoutMs: 20_000 })).status;
 }
 
 export interface RequestOptions {

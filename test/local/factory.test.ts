@@ -26,18 +26,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FactoryClient } from '../../cli/api-client.ts';
 import { followBuild } from '../../cli/commands/builds.ts';
-import type { BuildDetails } from '../../functions/lib/builds.ts';
+import type { BuildDetails } from '../../contract/api.ts';
 import { launchLocalHost, localWorkerConfig, startLocalFactory, type LocalFactory } from '../../local/factory.ts';
 import { withImageMounted } from '../../local/image-mount.ts';
 import { localAwsClientConfig } from '../../local/moto-server.ts';
 import { repoRoot } from '../../local/paths.ts';
-import { bundleTemplateFile, type BuildBundle } from '../../model/bundle.ts';
+import type { BuildBundle } from '../../contract/bundle.ts';
+import { bundleTemplateFile } from '../../model/bundle.ts';
 import { isAtOrUnder, mountsAtOrUnder } from '../../worker/chroot/mount-table.ts';
 import { recoverHost } from '../../worker/chroot/recovery.ts';
-import type { ClaimAnswer, ProvisionAnswer, ProvisionTask } from '../../worker/daemon/messages.ts';
+import type { ClaimAnswer, ProvisionAnswer, ProvisionTask } from '../../contract/worker-tasks.ts';
 import { listLoopDevices } from '../../worker/devices/loop-device.ts';
 import { makeBusyboxImage } from '../support/base-images.ts';
 import { describeIfRoot } from '../support/root.ts';
+import { BUILD_FAILED } from '../../statemachine/asl.ts';
 
 /** How a worker daemon runs in a process of its own: its output read as it comes. */
 const DAEMON_OPTIONS = { cwd: repoRoot, reject: false, stdin: 'ignore', all: true, buffer: false } as const;
@@ -459,7 +461,7 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
     // moto drops SendTaskFailure's cause (its response handler passes only the error on), so
     // the workflow's placeholder stands in for it here; Step Functions passes it through.
     expect([sent?.cause, 'the failing step gave no cause']).toContain(build.cause);
-    expect(build.timeline.map((entry) => entry.step)).toContain('Clean up');
+    expect(build.timeline.map((entry) => entry.step)).toContain(BUILD_FAILED);
     const log = await api.request<string>('GET', `builds/${buildId}/log`);
     expect(log).toContain('about to fail');
     expect(log).toMatch(/provisioners\[0\].*\b3\b/);
@@ -477,9 +479,10 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
     expect(build.cause).toEqual(expect.any(String));
     // The heartbeat, not the provisioning timeout (an hour), ended it.
     expect(Date.parse(build.stoppedAt ?? '') - Date.parse(build.startedAt ?? '')).toBeLessThan(20_000);
-    expect(build.timeline.map((entry) => entry.step)).toContain('Clean up');
+    expect(build.timeline.map((entry) => entry.step)).toContain(BUILD_FAILED);
     await expectNothingTaggedLeft(buildId);
-    // The release from the workflow's clean-up aborts the build still running on the host.
+    // The release from the clean-up function (run by the factory's watcher, as EventBridge
+    // would) aborts the build still running on the host.
     await expectHostsClean();
     expect(await processesInChroot(['sleep', '32'], join(workDir, 'hosts'))).toEqual([]);
   });
@@ -506,9 +509,9 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
       // when the waiting task wakes up, without running the workflow's Catch either.
       expect(build).toMatchObject({ status: 'FAILED', error: 'States.Timeout' });
     }
-    // No Catch ran: only the clean-up function (run by the factory's watcher, as
-    // EventBridge would) removes the volume and releases the host.
-    expect(build.timeline.map((entry) => entry.step)).not.toContain('Clean up');
+    // No Catch ran, so the failure path was not entered; the clean-up function (run by the
+    // factory's watcher, as EventBridge would) removes the volume and releases the host.
+    expect(build.timeline.map((entry) => entry.step)).not.toContain(BUILD_FAILED);
     await expectNothingTaggedLeft(buildId);
     await expectHostsClean();
     expect(await processesInChroot(['sleep', '30'], join(workDir, 'hosts'))).toEqual([]);
@@ -533,8 +536,7 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
     expect(build.cause).toContain(volume?.VolumeId ?? '?');
     expect(build.cause).toContain('not attached');
     const steps = build.timeline.map((entry) => entry.step);
-    expect(steps[steps.indexOf('Clean up') - 1]).toBe('Detach volume');
-    expect(steps).toContain('Delete volume (clean-up)');
+    expect(steps[steps.indexOf(BUILD_FAILED) - 1]).toBe('Detach volume');
     await expectNothingTaggedLeft(buildId);
     await expectHostsClean();
   });

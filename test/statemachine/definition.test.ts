@@ -1,7 +1,8 @@
 /**
  * The definition is valid Amazon States Language once its placeholders are filled, and keeps
- * the properties the rest of the factory relies on (every failure after the claim cleans up,
- * every poll is bounded).
+ * the properties the rest of the factory relies on (every failure fails the execution with its
+ * own error and leaves the undoing to the clean-up function, every poll is bounded, every path
+ * reads the same on every engine).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,6 +23,26 @@ interface State {
   Choices?: { Next: string }[];
   Default?: string;
   [field: string]: unknown;
+}
+
+/** Where a state can go next: Next, Default, each Choice's and each Catch's. */
+function targets(state: State): string[] {
+  return [state.Next, state.Default, ...(state.Choices ?? []).map((choice) => choice.Next), ...(state.Catch ?? []).map((catcher) => catcher.Next)].filter(
+    (name): name is string => name !== undefined,
+  );
+}
+
+/** The states reachable from Build failed?: what every failure runs. */
+function failureStates(all: Record<string, State>): Set<string> {
+  const found = new Set<string>();
+  const queue = ['Build failed?'];
+  while (queue.length > 0) {
+    const name = queue.shift() as string;
+    if (found.has(name) || all[name] === undefined) continue;
+    found.add(name);
+    queue.push(...targets(all[name]));
+  }
+  return found;
 }
 
 function states(): Record<string, State> {
@@ -52,28 +73,43 @@ describe('build-image definition', () => {
     expect(claim?.Parameters).toMatchObject({ QueueUrl: 'https://example.com/"quoted"\\' });
   });
 
-  it('sends every task failure after the claim to the clean-up chain, and clean-up goes on past its own', () => {
+  it('sends every Task and Map failure, and every failure the workflow detects, to the failure states, which undo nothing', () => {
     const all = states();
-    const cleanUp = new Set(['Clean up', 'Build failed?']);
+    const failure = failureStates(all);
+    expect([...failure].sort()).toEqual(['Build failed', 'Build failed?', 'Give the error a cause', 'Rename the Step Functions error', 'Step Functions error?']);
+    for (const name of failure) expect(all[name]?.Type, `${name} calls nothing: the clean-up function undoes`).not.toBe('Task');
     for (const [name, state] of Object.entries(all)) {
-      if (state.Type !== 'Task' && state.Type !== 'Map') continue;
-      const catchAll = state.Catch?.find((catcher) => catcher.ErrorEquals.includes('States.ALL'));
-      expect(catchAll, `${name} catches States.ALL`).toBeDefined();
-      if (name === 'Claim a host') {
-        expect(catchAll?.Next, 'a failed claim has nothing to clean').toBe('Build failed?');
-      } else if (name.endsWith('(clean-up)')) {
-        expect(catchAll?.ResultPath, `${name} keeps the original error`).not.toBe('$.error');
-      } else {
-        expect(cleanUp.has(catchAll?.Next ?? ''), `${name} fails into clean-up`).toBe(true);
-        expect(catchAll?.ResultPath).toBe('$.error');
+      if (state.Type === 'Task' || state.Type === 'Map') {
+        expect(state.Catch, `${name} catches everything into Build failed?`).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Build failed?' }]);
       }
+      const raised = (state.Parameters as { Error?: string } | undefined)?.Error;
+      if (state.Type === 'Pass' && raised !== undefined) expect(state.Next, `${name} fails the build`).toBe('Build failed?');
     }
   });
 
-  it('bounds every poll loop by polling.maxAttempts', () => {
+  it('raises the workflow\'s own errors by their documented names', () => {
+    const raised = Object.values(states())
+      .map((state) => (state.Parameters as { Error?: unknown } | undefined)?.Error)
+      .filter((error) => typeof error === 'string');
+    expect(raised.sort()).toEqual(
+      [
+        'ImageFailed',
+        'ImageNotAvailable',
+        'SnapshotFailed',
+        'SnapshotNotCompleted',
+        'UnsupportedImageOptions',
+        'VolumeFailed',
+        'VolumeNotAttached',
+        'VolumeNotAvailable',
+        'VolumeNotDetached',
+      ].map((name) => `AmiFactory.${name}`),
+    );
+  });
+
+  it('bounds every poll loop by polling.maxAttempts and paces it from the input', () => {
     const all = states();
     const waits = Object.entries(all).filter(([, state]) => state.Type === 'Wait');
-    expect(waits.length).toBeGreaterThanOrEqual(6);
+    expect(waits.map(([name]) => name)).toEqual(['Wait for new volume', 'Wait for volume attachment', 'Wait for volume detach', 'Wait for snapshot', 'Wait for image']);
     for (const [name, wait] of waits) {
       expect(wait.SecondsPath, `${name} waits as long as the input says`).toMatch(/^\$\.polling\.(volume|attachment|snapshot|image)$/);
       // Wait -> count -> describe -> decide: the decision must compare the count with maxAttempts.
@@ -81,6 +117,27 @@ describe('build-image definition', () => {
       const decision = all[describe?.Next ?? ''];
       expect(JSON.stringify(decision?.Choices), `${name} loop is bounded`).toContain('"NumericGreaterThanEqualsPath":"$.polling.maxAttempts"');
     }
+  });
+
+  it('reads no path whose meaning differs between engines: no field after an index, no wildcard', () => {
+    const paths = JSON.stringify(states()).match(/\$\.[A-Za-z0-9_.[\]*]+/g) ?? [];
+    expect(paths.length).toBeGreaterThan(50);
+    expect(paths.filter((path) => /\[\*\]|\[\d+\]\./.test(path))).toEqual([]);
+  });
+
+  it('reaches every state from the start, and names only states that exist', () => {
+    const all = states();
+    const seen = new Set<string>();
+    const queue = ['Claim a host'];
+    while (queue.length > 0) {
+      const name = queue.shift() as string;
+      if (seen.has(name)) continue;
+      seen.add(name);
+      const state = all[name];
+      expect(state, `${name} exists`).toBeDefined();
+      queue.push(...targets(state as State));
+    }
+    expect([...seen].sort()).toEqual(Object.keys(all).sort());
   });
 
   it('calls EC2 only through aws-sdk integrations and the worker only through SQS', () => {

@@ -10,7 +10,7 @@ import { renderHostTemplate } from '../../model/index.ts';
 import type { BuildLog } from './build-log.ts';
 import { describeHolds, endProcessesInChroot } from './chroot-processes.ts';
 import { resolveInImage } from './path-in-image.ts';
-import { runShellCommand, type CommandOutcome } from './run-command.ts';
+import { runShellCommand, type ShellCommandOutcome } from './shell-command.ts';
 import { shellQuote } from './shell-quote.ts';
 
 export class ChrootCommunicator {
@@ -31,7 +31,7 @@ export class ChrootCommunicator {
    * ended when it exits: nothing outlives the step that started it, so nothing can keep
    * a mount busy or keep writing to a volume about to be snapshotted.
    */
-  async run(command: string, source: string, timeoutMs?: number): Promise<CommandOutcome> {
+  async run(command: string, source: string, timeoutMs?: number): Promise<ShellCommandOutcome> {
     const inChroot = `chroot ${shellQuote(this.mountPath)} /bin/sh -c ${shellQuote(command)}`;
     const wrapped = renderHostTemplate(this.#commandWrapper, { Command: inChroot });
     return runShellCommand(wrapped, {

@@ -5,7 +5,8 @@
  * in the chroot are ended as the mounts come down. Locks of dead owners are broken.
  */
 import { rm } from 'node:fs/promises';
-import { breakLocksOfDeadOwners, withHostLock } from '../devices/host-lock.ts';
+import { withHostLock } from '../devices/host-lock.ts';
+import { breakLocksOfDeadOwners } from '../devices/owned-lock.ts';
 import type { BuildLog } from './build-log.ts';
 import { journalDir, lockDir, type HostConfig } from './host-config.ts';
 import { UndoJournal } from './journal.ts';

@@ -4,7 +4,7 @@
  * be snapshotted. Busy means an error that names the holders.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCommand } from '../devices/command.ts';
+import { runSystemTool } from '../devices/system-tool.ts';
 import { describeHolds, endProcessesInChroot, processesHolding } from './chroot-processes.ts';
 import { mountsAtOrUnder } from './mount-table.ts';
 
@@ -22,9 +22,9 @@ export async function unmountTree(mountPoint: string, chrootPath: string): Promi
   if (mounts.length === 0) return;
   // One umount for the whole tree, in order: a chroot has half a dozen mounts, and each
   // process spawned from Node costs more than the unmount itself.
-  if ((await runCommand('umount', mounts)).exitCode === 0) return;
+  if ((await runSystemTool('umount', mounts)).exitCode === 0) return;
   for (const mount of await mountsAtOrUnder(mountPoint)) {
-    if ((await runCommand('umount', [mount.mountPoint])).exitCode !== 0) {
+    if ((await runSystemTool('umount', [mount.mountPoint])).exitCode !== 0) {
       await unmountBusy(mount.mountPoint, chrootPath);
     }
   }
@@ -35,7 +35,7 @@ async function unmountBusy(mountPoint: string, chrootPath: string): Promise<void
   // A process that just received SIGKILL may still hold the mount for a moment.
   const attempts = 5;
   for (let attempt = 1; ; attempt++) {
-    const result = await runCommand('umount', [mountPoint]);
+    const result = await runSystemTool('umount', [mountPoint]);
     if (result.exitCode === 0) return;
     const stillMounted = (await mountsAtOrUnder(mountPoint)).some((m) => m.mountPoint === mountPoint);
     if (!stillMounted) return;

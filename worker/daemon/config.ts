@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HOST_CONFIG, type HostConfig } from '../chroot/host-config.ts';
+import { fieldErrorsOf, formatFieldErrors } from '../../contract/field-errors.ts';
 
 const AbsolutePath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
 
@@ -64,8 +65,8 @@ export class WorkerConfigError extends Error {
 export function parseWorkerConfig(input: unknown, source = 'worker config'): WorkerConfig {
   const result = WorkerConfigSchema.safeParse(input);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
-    throw new WorkerConfigError(`${source} is invalid:\n${lines.join('\n')}`);
+    const lines = formatFieldErrors(fieldErrorsOf(result.error), { whole: '(root)', separator: '\n  ' });
+    throw new WorkerConfigError(`${source} is invalid:\n  ${lines}`);
   }
   return result.data;
 }

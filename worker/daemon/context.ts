@@ -9,7 +9,6 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { localAwsClientConfig } from '../../local/moto-server.ts';
 import type { HostConfig } from '../chroot/host-config.ts';
 import type { BuildSlots } from './build-slots.ts';
 import type { WorkerConfig } from './config.ts';
@@ -26,15 +25,23 @@ export interface AwsClients {
   ec2: EC2Client;
 }
 
-export function createAwsClients(config: Pick<WorkerConfig, 'region' | 'endpoint'>): AwsClients {
-  // An endpoint is only ever set for the local AWS, which takes its own test credentials;
-  // on EC2 the SDK finds the instance role's.
-  const base = config.endpoint === undefined ? { region: config.region } : localAwsClientConfig(config.endpoint, config.region);
+/**
+ * The SDK settings the worker's clients share. On EC2 only the region: the SDK finds the
+ * instance role's credentials. The local factory adds its endpoint and test credentials.
+ */
+export interface AwsClientSettings {
+  region: string;
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+}
+
+export function createAwsClients(settings: AwsClientSettings): AwsClients {
   return {
-    sqs: new SQSClient(base),
-    sfn: new SFNClient(base),
-    s3: new S3Client({ ...base, forcePathStyle: config.endpoint !== undefined }),
-    ec2: new EC2Client(base),
+    sqs: new SQSClient(settings),
+    sfn: new SFNClient(settings),
+    // A custom endpoint has no per-bucket host names.
+    s3: new S3Client({ ...settings, forcePathStyle: settings.endpoint !== undefined }),
+    ec2: new EC2Client(settings),
   };
 }
 

@@ -13,7 +13,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { isErrno } from '../devices/process-identity.ts';
-import { BuildIdSchema } from './messages.ts';
+import { BuildIdSchema } from '../../contract/worker-tasks.ts';
 
 const FailureSchema = z.object({ error: z.string(), cause: z.string() });
 

@@ -9,6 +9,7 @@ import {
   SendTaskSuccessCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
+import type { TaskFailure } from '../../contract/worker-tasks.ts';
 
 const TASK_GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
@@ -20,10 +21,7 @@ export function isTaskGone(err: unknown): boolean {
 /** Step Functions caps `error` at 256 characters; the contract keeps `cause` short. */
 export const MAX_CAUSE = 250;
 
-export interface TaskFailure {
-  error: string;
-  cause: string;
-}
+export type { TaskFailure };
 
 export function failureOf(err: unknown): TaskFailure {
   const name = err instanceof Error && err.name !== '' ? err.name : 'Error';

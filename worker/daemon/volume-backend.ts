@@ -1,13 +1,9 @@
 /**
  * Where a build's volume is on this host once the workflow has attached it. On EC2 it is a
- * block device to find (NVMe serial or Xen name); in the local factory it is a sparse file
- * in the local EBS store, which the chroot engine attaches as a loop device itself, so the
- * engine's journal also owns detaching it.
+ * block device to find (NVMe serial or Xen name). Whoever starts the worker chooses the
+ * backend: the local factory passes one of its own (local/ebs-volume-backend.ts).
  */
 import { DescribeInstancesCommand, DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { LocalEbsStore } from '../../local/ebs-store.ts';
 import type { VolumeSource } from '../chroot/build-context.ts';
 import type { Ec2Attachment } from '../devices/ec2-device-names.ts';
 import { waitForAttachedDevice } from '../devices/nvme.ts';
@@ -21,6 +17,9 @@ export interface VolumeBackend {
   resolveSource(volume: { volumeId: string; deviceName: string }, signal: AbortSignal): Promise<VolumeSource>;
 }
 
+/** Made once the worker knows which instance it runs on and where its state lives. */
+export type VolumeBackendFactory = (host: { ec2: EC2Client; instanceId: string; stateDir: string }) => Promise<VolumeBackend>;
+
 export class VolumeNotAttachedError extends Error {
   override name = 'VolumeNotAttachedError';
 }
@@ -28,8 +27,9 @@ export class VolumeNotAttachedError extends Error {
 /** How long a volume EC2 reports attached may take to show up as a device node. */
 const DEVICE_TIMEOUT_MS = 60_000;
 
-export function ec2VolumeBackend(ec2: EC2Client, instanceId: string): VolumeBackend {
-  return {
+/** The chroot host's backend: EBS volumes attached to this instance. */
+export const ec2VolumeBackend: VolumeBackendFactory = ({ ec2, instanceId }) =>
+  Promise.resolve({
     devRoot: undefined,
     async resolveSource({ volumeId, deviceName }, signal) {
       // Mount only what EC2 says is attached here under the claimed name: a stale or
@@ -47,19 +47,7 @@ export function ec2VolumeBackend(ec2: EC2Client, instanceId: string): VolumeBack
       const devicePath = await waitForAttachedDevice({ volumeId, deviceName, signal, timeoutMs: DEVICE_TIMEOUT_MS });
       return { kind: 'device', devicePath };
     },
-  };
-}
-
-export async function localVolumeBackend(store: LocalEbsStore, stateDir: string): Promise<VolumeBackend> {
-  const devRoot = join(stateDir, 'local-dev');
-  await mkdir(devRoot, { recursive: true });
-  return {
-    devRoot,
-    async resolveSource({ volumeId }) {
-      return { kind: 'image', imagePath: await store.materializeVolume(volumeId) };
-    },
-  };
-}
+  });
 
 /** The instance's block-device mappings as EC2 reports them, for choosing a free name. */
 export async function listInstanceAttachments(ec2: EC2Client, instanceId: string): Promise<Ec2Attachment[]> {

@@ -18,17 +18,18 @@ import { mkdir } from 'node:fs/promises';
 import type { Message } from '@aws-sdk/client-sqs';
 import { pino, type Logger } from 'pino';
 import { Consumer } from 'sqs-consumer';
-import { LocalEbsStore } from '../../local/ebs-store.ts';
 import { lockDir, type HostConfig } from '../chroot/host-config.ts';
 import { recoverHost } from '../chroot/recovery.ts';
 import { canonicalDeviceName } from '../devices/ec2-device-names.ts';
-import { acquireLock, lockDevice, type HeldLock } from '../devices/host-lock.ts';
+import { lockDevice } from '../devices/device-lock.ts';
+import { acquireLock, type HeldLock } from '../devices/owned-lock.ts';
 import { BuildSlots } from './build-slots.ts';
 import { hostConfigOf, type WorkerConfig } from './config.ts';
-import { createAwsClients, type AwsClients, type WorkerContext, type WorkerEvents } from './context.ts';
+import type { AwsClients, WorkerContext, WorkerEvents } from './context.ts';
 import { ensureHostQueue, RETENTION_SECONDS } from './host-queue.ts';
 import { readInstanceIdentity, type InstanceIdentity } from './imds.ts';
-import { parseTaskMessage, type WorkerTask } from './messages.ts';
+import type { WorkerTask } from '../../contract/worker-tasks.ts';
+import { parseTaskMessage } from './messages.ts';
 import { BuildAbortedError, RunningBuilds } from './running-builds.ts';
 import { TaskLedger } from './task-ledger.ts';
 import { sendFailure } from './task-token.ts';
@@ -36,13 +37,15 @@ import { handleClaim } from './tasks/claim.ts';
 import { expireIdleClaims } from './tasks/expire.ts';
 import { handleProvision, interrupted } from './tasks/provision.ts';
 import { handleRelease } from './tasks/release.ts';
-import { ec2VolumeBackend, localVolumeBackend, type VolumeBackend } from './volume-backend.ts';
+import type { VolumeBackendFactory } from './volume-backend.ts';
 
 export interface WorkerOptions {
   config: WorkerConfig;
   logger?: Logger;
-  /** Defaults to clients made from the config's region and endpoint. */
-  clients?: AwsClients;
+  /** The host's AWS clients (createAwsClients). */
+  clients: AwsClients;
+  /** Finds a build's attached volume on this host: ec2VolumeBackend on a chroot host. */
+  volumeBackend: VolumeBackendFactory;
 }
 
 export interface StopOptions {
@@ -62,6 +65,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly host: HostConfig;
   readonly #log: Logger;
   readonly #clients: AwsClients;
+  readonly #volumeBackend: VolumeBackendFactory;
   readonly #ledger: TaskLedger;
   readonly #slots: BuildSlots;
   readonly #builds = new RunningBuilds();
@@ -78,7 +82,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.config = options.config;
     this.host = hostConfigOf(options.config);
     this.#log = options.logger ?? pino({ level: options.config.logLevel });
-    this.#clients = options.clients ?? createAwsClients(options.config);
+    this.#clients = options.clients;
+    this.#volumeBackend = options.volumeBackend;
     this.#ledger = TaskLedger.forStateDir(this.host.stateDir);
     this.#slots = new BuildSlots(options.config.maxConcurrentBuilds);
   }
@@ -129,7 +134,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         ledger: this.#ledger,
         slots: this.#slots,
         builds: this.#builds,
-        backend: await this.#volumeBackend(identity),
+        backend: await this.#volumeBackend({ ec2: this.#clients.ec2, instanceId: identity.instanceId, stateDir: host.stateDir }),
         log: this.#log,
         events: this,
       };
@@ -185,11 +190,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     await this.#workerLock?.release();
   }
 
-  async #volumeBackend(identity: InstanceIdentity): Promise<VolumeBackend> {
-    const { volumes } = this.config;
-    if (volumes.backend === 'ec2') return ec2VolumeBackend(this.#clients.ec2, identity.instanceId);
-    return localVolumeBackend(new LocalEbsStore(volumes.storeDir, this.#clients.ec2), this.host.stateDir);
-  }
 
   /**
    * Takes up where an earlier run of the daemon stopped: the builds it had claimed keep their

@@ -6,7 +6,9 @@
  */
 import { readdir } from 'node:fs/promises';
 import { canonicalDeviceName, pickFreeDeviceName, type Ec2Attachment } from './ec2-device-names.ts';
-import { deviceOfLockName, listLocks, lockDevice, LockBusyError, withHostLock } from './host-lock.ts';
+import { deviceOfLockName, lockDevice } from './device-lock.ts';
+import { withHostLock } from './host-lock.ts';
+import { listLocks, LockBusyError } from './owned-lock.ts';
 
 export interface Ec2DeviceNameLease {
   /** The name to give AttachVolume, e.g. /dev/sdf; the local device is found afterwards (nvme.ts). */

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { runChecked, runCommand } from './command.ts';
+import { runChecked, runSystemTool } from './system-tool.ts';
 import { releaseOnce, type DeviceLease } from './device-lease.ts';
 import { withHostLock } from './host-lock.ts';
 import { addPartitionNodes, readPartitionTable, removePartitionNodes, type PartitionEntry } from './partitions.ts';
@@ -118,7 +118,7 @@ export async function detachLoopDevice(device: string, options: DetachOptions = 
   // last close; refusing first keeps the state unchanged and the error clear.
   await assertNotClaimed(device);
   await removePartitionNodes(device);
-  const result = await runCommand('losetup', ['--detach', device]);
+  const result = await runSystemTool('losetup', ['--detach', device]);
   if (result.exitCode !== 0 && (await sysfsBackingFile(name)) !== undefined) {
     throw new Error(`detaching ${device} failed: ${result.stderr}`);
   }

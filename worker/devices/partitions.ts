@@ -7,7 +7,7 @@ import { readFile, readdir, realpath } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { runCommand } from './command.ts';
+import { runSystemTool } from './system-tool.ts';
 import { isErrno } from './process-identity.ts';
 import { exists } from './fs-probe.ts';
 
@@ -61,7 +61,7 @@ const SfdiskSchema = z.object({
 
 /** The partition table of a device or image file; undefined when it has none. */
 export async function readPartitionTable(deviceOrImage: string): Promise<PartitionTable | undefined> {
-  const result = await runCommand('sfdisk', ['--json', deviceOrImage]);
+  const result = await runSystemTool('sfdisk', ['--json', deviceOrImage]);
   if (result.exitCode !== 0) {
     if (/does not contain a recognized partition table/i.test(result.stderr)) return undefined;
     throw new Error(`reading the partition table of ${deviceOrImage} failed: ${result.stderr}`);
@@ -136,7 +136,7 @@ export async function assertPartitionExists(
 
 /** Makes the kernel create partition devices for partitions listed on disk. */
 export async function addPartitionNodes(device: string, expected: readonly number[]): Promise<void> {
-  const result = await runCommand('partx', ['--add', device]);
+  const result = await runSystemTool('partx', ['--add', device]);
   // partx fails for partitions the kernel already has (a kernel that scans tables itself):
   // what counts is that every expected partition exists afterwards.
   const missing = await waitForPartitions(device, (known) => expected.filter((n) => !known.includes(n)));
@@ -149,7 +149,7 @@ export async function addPartitionNodes(device: string, expected: readonly numbe
 /** Removes every partition device of a device; fails while a partition is in use. */
 export async function removePartitionNodes(device: string): Promise<void> {
   if ((await listKernelPartitions(device)).length === 0) return;
-  const result = await runCommand('partx', ['--delete', device]);
+  const result = await runSystemTool('partx', ['--delete', device]);
   const left = await waitForPartitions(device, (known) => known);
   if (left.length > 0) {
     throw new Error(

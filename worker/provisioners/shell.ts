@@ -11,7 +11,7 @@ import { renderHostTemplate } from '../../model/index.ts';
 import type { ShellProvisioner } from '../../model/types.ts';
 import type { BuildLog } from '../chroot/build-log.ts';
 import type { ChrootCommunicator } from '../chroot/communicator.ts';
-import type { CommandOutcome } from '../chroot/run-command.ts';
+import type { ShellCommandOutcome } from '../chroot/shell-command.ts';
 import { shellQuote } from '../chroot/shell-quote.ts';
 import { ProvisionerError } from './provisioner-error.ts';
 
@@ -75,7 +75,7 @@ export async function runShellProvisioner(
     log.step(name, `running ${script.label} as ${remotePath}`);
     await chroot.writeFile(remotePath, script.content, 0o755);
     try {
-      let outcome: CommandOutcome | undefined;
+      let outcome: ShellCommandOutcome | undefined;
       for (let attempt = 0; attempt <= provisioner.max_retries; attempt++) {
         if (attempt > 0) log.step(name, `retrying ${script.label} (attempt ${attempt + 1} of ${provisioner.max_retries + 1})`);
         outcome = await chroot.run(command, `${name} ${script.label}`, provisioner.timeout_ms);

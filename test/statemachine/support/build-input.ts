@@ -3,7 +3,7 @@
  * input"), for a source image whose root snapshot the test made. Each test starts from a
  * complete input and overrides what it is about.
  */
-import { randomBytes } from 'node:crypto';
+import { newBuildId } from '../../../functions/lib/build-id.ts';
 
 export const BUILD_ID_TAG = 'ami-factory:build-id';
 export const REGION = 'us-east-1';
@@ -63,10 +63,8 @@ export interface BuildImageInput {
   timeouts: { claimSeconds: number; provisionSeconds: number; heartbeatSeconds: number };
 }
 
-/** Unique per call, in the shape of the submit function's ids (also the execution name). */
-export function newBuildId(): string {
-  return `b-${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
-}
+/** Unique per call, made as the submit function makes them (also the execution name). */
+export { newBuildId };
 
 export function buildIdTag(buildId: string): Tag {
   return { Key: BUILD_ID_TAG, Value: buildId };

@@ -48,6 +48,11 @@ export interface FakeWorkerOptions {
   clients: { ec2: EC2Client; sfn: SFNClient; sqs: SQSClient };
   claimsQueueUrl: string;
   host: ClaimAnswer;
+  /**
+   * How long the host takes before answering a task. LocalStack can lose an answer or a
+   * heartbeat sent within milliseconds of the task's message; a real host takes longer anyway.
+   */
+  answerDelayMs?: number;
 }
 
 export class FakeWorker {
@@ -126,6 +131,7 @@ export class FakeWorker {
   }
 
   async #answer(task: Record<string, unknown>): Promise<void> {
+    if (task.task !== 'release') await sleep(this.#options.answerDelayMs ?? 0);
     const script = this.#scripts.get(String(task.buildId)) ?? {};
     const token = String(task.taskToken);
     if (task.task === 'claim') {

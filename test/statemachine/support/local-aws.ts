@@ -1,7 +1,8 @@
 /**
- * The build-image workflow running in the local AWS (moto with execution on): a source
- * snapshot, a chroot host instance with its queue, the claims queue, the state machine and a
- * fake worker, plus helpers to run a build and read what it did from the execution history.
+ * The build-image workflow running in a local engine (moto, or LocalStack: engine.ts): a
+ * source snapshot, a chroot host instance with its queue, the claims queue, the state machine
+ * and a fake worker; running a build, reading what it did from the execution history, and
+ * cleaning up after it as the EventBridge rule would.
  */
 import {
   CreateSnapshotCommand,
@@ -24,9 +25,13 @@ import {
 } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { localAwsClientConfig, startMotoServer, type MotoServer } from '../../../local/moto-server.ts';
+import { handler as cleanUpBuild, type CleanUpReport } from '../../../functions/clean-up-build.ts';
+import { useAwsClientConfig } from '../../../functions/lib/aws.ts';
+import { logger } from '../../../functions/lib/log.ts';
+import { statusChangeEvent } from '../../../local/execution-events.ts';
 import { loadBuildImageDefinition } from '../../../statemachine/definition.ts';
 import { ACCOUNT_ID, BUILD_ID_TAG, REGION, type BuildImageInput } from './build-input.ts';
+import { startEngine, type Engine } from './engine.ts';
 import { FakeWorker } from './fake-worker.ts';
 
 /** Moto accepts any role; the ARN only has to look like one. */
@@ -35,8 +40,11 @@ const ROLE_ARN = `arn:aws:iam::${ACCOUNT_ID}:role/ami-factory-build-image`;
 export const HOST_ZONE = `${REGION}b`;
 export const HOST_DEVICE = '/dev/sdf';
 
+/** Host queues are `<prefix>-host-<instanceId>`, as the worker names them. */
+const HOST_QUEUE_PREFIX = 'ami-factory';
+
 export interface LocalBuildImage {
-  moto: MotoServer;
+  engine: Engine;
   ec2: EC2Client;
   sfn: SFNClient;
   sqs: SQSClient;
@@ -48,8 +56,9 @@ export interface LocalBuildImage {
 }
 
 export async function startLocalBuildImage(): Promise<LocalBuildImage> {
-  const moto = await startMotoServer();
-  const config = localAwsClientConfig(moto.endpoint, REGION);
+  const engine = await startEngine(REGION);
+  const config = engine.clientConfig;
+  useCleanUpFunction(config);
   const ec2 = new EC2Client(config);
   const sfn = new SFNClient(config);
   const sqs = new SQSClient(config);
@@ -57,16 +66,17 @@ export async function startLocalBuildImage(): Promise<LocalBuildImage> {
     const sourceSnapshotId = await makeSourceSnapshot(ec2);
     const instanceId = await launchHost(ec2);
     const claimsQueueUrl = await createQueue(sqs, 'ami-factory-claims');
-    const hostQueueUrl = await createQueue(sqs, `ami-factory-host-${instanceId}`);
+    const hostQueueUrl = await createQueue(sqs, `${HOST_QUEUE_PREFIX}-host-${instanceId}`);
     const worker = new FakeWorker({
       clients: { ec2, sfn, sqs },
       claimsQueueUrl,
       host: { instanceId, availabilityZone: HOST_ZONE, hostQueueUrl, deviceName: HOST_DEVICE },
+      answerDelayMs: engine.name === 'localstack' ? 250 : 0,
     });
     const stateMachineArn = await createStateMachine(sfn, 'build-image', loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl }));
     worker.start();
     return {
-      moto,
+      engine,
       ec2,
       sfn,
       sqs,
@@ -76,13 +86,31 @@ export async function startLocalBuildImage(): Promise<LocalBuildImage> {
       worker,
       async stop() {
         await worker.stop();
-        await moto.stop();
+        useAwsClientConfig(undefined);
+        await engine.stop();
       },
     };
   } catch (error) {
-    await moto.stop();
+    await engine.stop();
     throw error;
   }
+}
+
+/** The clean-up function's environment, as the deployment gives it, pointed at the engine. */
+function useCleanUpFunction(config: Engine['clientConfig']): void {
+  useAwsClientConfig(config);
+  logger.level = 'silent';
+  process.env.HOST_QUEUE_PREFIX = HOST_QUEUE_PREFIX;
+  // The engines detach at once: a second is plenty before a forced detach.
+  process.env.DETACH_WAIT_SECONDS = '1';
+  process.env.DETACH_POLL_SECONDS = '0';
+}
+
+/** Runs the clean-up function on the execution's end, as the EventBridge rule does for FAILED, TIMED_OUT and ABORTED. */
+export async function cleanUpAfter(result: BuildResult): Promise<CleanUpReport> {
+  process.env.STATE_MACHINE_ARN = result.stateMachineArn;
+  const { executionArn, stateMachineArn, buildId: name, status } = result;
+  return cleanUpBuild(statusChangeEvent({ executionArn, stateMachineArn, name, status }));
 }
 
 /** The source AMI's root snapshot: what the submit function would find in its block device mappings. */
@@ -118,6 +146,9 @@ export async function createStateMachine(sfn: SFNClient, name: string, definitio
 }
 
 export interface BuildResult {
+  buildId: string;
+  executionArn: string;
+  stateMachineArn: string;
   status: string;
   output: unknown;
   error: string | undefined;
@@ -132,9 +163,10 @@ export async function runBuild(
   options: { stateMachineArn?: string; timeoutMs?: number } = {},
 ): Promise<BuildResult> {
   const { sfn } = local;
-  const { executionArn } = await sfn.send(
+  const stateMachineArn = options.stateMachineArn ?? local.stateMachineArn;
+  const { executionArn = '' } = await sfn.send(
     new StartExecutionCommand({
-      stateMachineArn: options.stateMachineArn ?? local.stateMachineArn,
+      stateMachineArn,
       name: input.buildId,
       input: JSON.stringify(input),
     }),
@@ -144,11 +176,14 @@ export async function runBuild(
     const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
     if (execution.status !== 'RUNNING') {
       return {
+        buildId: input.buildId,
+        executionArn,
+        stateMachineArn,
         status: execution.status ?? 'UNKNOWN',
         output: execution.output === undefined ? undefined : JSON.parse(execution.output),
         error: execution.error,
         cause: execution.cause,
-        events: await historyOf(sfn, executionArn ?? ''),
+        events: await historyOf(sfn, executionArn),
       };
     }
     if (Date.now() > deadline) throw new Error(`execution ${input.buildId} still runs after ${options.timeoutMs ?? 20_000} ms`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { allocateEc2Device } from '../../../worker/devices/ec2-allocator.ts';
 import type { Ec2Attachment } from '../../../worker/devices/ec2-device-names.ts';
-import { listLocks } from '../../../worker/devices/host-lock.ts';
+import { listLocks } from '../../../worker/devices/owned-lock.ts';
 import { buildTree } from './fixtures/fake-tree.ts';
 import { killRunningChildren, startFixture } from './fixtures/children.ts';
 

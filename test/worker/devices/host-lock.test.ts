@@ -3,14 +3,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  acquireLock,
-  breakLocksOfDeadOwners,
-  listLocks,
-  lockDevice,
-  LockBusyError,
-  withHostLock,
-} from '../../../worker/devices/host-lock.ts';
+import { lockDevice } from '../../../worker/devices/device-lock.ts';
+import { withHostLock } from '../../../worker/devices/host-lock.ts';
+import { acquireLock, breakLocksOfDeadOwners, listLocks, LockBusyError } from '../../../worker/devices/owned-lock.ts';
 import { currentProcessIdentity } from '../../../worker/devices/process-identity.ts';
 import { killRunningChildren, startFixture } from './fixtures/children.ts';
 

@@ -10,7 +10,7 @@
 import { chmod, stat, writeFile } from 'node:fs/promises';
 import { resolveInImage } from '../path-in-image.ts';
 import { required, type ChrootStep } from '../build-context.ts';
-import { setAside } from './set-aside.ts';
+import { setAside } from '../set-aside.ts';
 
 const POLICY_RC_D = '/usr/sbin/policy-rc.d';
 const DENY_ALL = '#!/bin/sh\n# Written by ami-factory for the length of a build: no service starts in a chroot.\nexit 101\n';

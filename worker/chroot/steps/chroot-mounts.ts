@@ -5,7 +5,7 @@
  * points are resolved inside the image, so an image whose /dev is a symlink cannot redirect
  * a bind mount onto the host.
  */
-import { runCommand } from '../../devices/command.ts';
+import { runSystemTool } from '../../devices/system-tool.ts';
 import { mkdir } from 'node:fs/promises';
 import { resolveInImage } from '../path-in-image.ts';
 import { required, type ChrootStep } from '../build-context.ts';
@@ -18,7 +18,7 @@ export const chrootMountsStep: ChrootStep = {
       const target = await resolveInImage(mountPath, mountPoint);
       await mkdir(target, { recursive: true });
       const args = fsType === 'bind' ? ['--bind', source, target] : ['-t', fsType, source, target];
-      const result = await runCommand('mount', args);
+      const result = await runSystemTool('mount', args);
       if (result.exitCode !== 0) {
         throw new Error(`chroot_mounts[${index}] (${fsType} ${source} ${mountPoint}): ${result.stderr}`);
       }

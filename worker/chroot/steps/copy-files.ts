@@ -1,7 +1,7 @@
 /** `copy_files` (by default the host's /etc/resolv.conf, so provisioners can resolve names). */
 import { copyFile } from 'node:fs/promises';
 import { required, type ChrootStep } from '../build-context.ts';
-import { setAside } from './set-aside.ts';
+import { setAside } from '../set-aside.ts';
 
 export const copyFilesStep: ChrootStep = {
   name: 'copy-files',

@@ -3,7 +3,7 @@
  * around the mount (e.g. partitioning and formatting a from_scratch volume).
  */
 import { renderHostTemplate } from '../../../model/index.ts';
-import { runShellCommand } from '../run-command.ts';
+import { runShellCommand } from '../shell-command.ts';
 import { required, type BuildContext, type ChrootStep } from '../build-context.ts';
 
 async function runAll(context: BuildContext, field: string, commands: readonly string[], fields: Record<string, string>): Promise<void> {

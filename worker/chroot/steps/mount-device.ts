@@ -3,7 +3,7 @@
  * rendered `mount_path`, which must lie inside the host's mount root: a request decides
  * where in that root, never where on the host.
  */
-import { runCommand } from '../../devices/command.ts';
+import { runSystemTool } from '../../devices/system-tool.ts';
 import { mkdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { DEFAULT_MOUNT_PATH, renderHostTemplate } from '../../../model/index.ts';
@@ -42,7 +42,7 @@ export const mountDeviceStep: ChrootStep = {
     await context.journal.record({ kind: 'unmount', mountPoint: mountPath, chrootPath: mountPath });
     const options = mount_options.flatMap((option) => ['-o', option]);
     context.log.step(this.name, `mounting ${target} at ${mountPath}`);
-    const result = await runCommand('mount', [...options, target, mountPath]);
+    const result = await runSystemTool('mount', [...options, target, mountPath]);
     if (result.exitCode !== 0) {
       throw new Error(`mounting ${target} at ${mountPath} failed (mount_options: ${JSON.stringify(mount_options)}): ${result.stderr}`);
     }

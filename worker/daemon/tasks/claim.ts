@@ -12,7 +12,7 @@ import { allocateEc2Device } from '../../devices/ec2-allocator.ts';
 import { lockDir } from '../../chroot/host-config.ts';
 import { NoFreeSlotError } from '../build-slots.ts';
 import type { WorkerContext } from '../context.ts';
-import type { ClaimAnswer, ClaimTask } from '../messages.ts';
+import type { ClaimAnswer, ClaimTask } from '../../../contract/worker-tasks.ts';
 import { sendFailure, sendSuccess } from '../task-token.ts';
 import { listInstanceAttachments } from '../volume-backend.ts';
 

@@ -15,8 +15,8 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { loadBundle, type BuildBundle } from '../../../model/bundle.ts';
+import { BuildBundleSchema } from '../../../contract/bundle.ts';
+import { loadBundle } from '../../../model/bundle.ts';
 import type { BuildRequest } from '../../../model/types.ts';
 import type { VolumeSource } from '../../chroot/build-context.ts';
 import { BuildLog } from '../../chroot/build-log.ts';
@@ -24,7 +24,7 @@ import { runChrootBuild } from '../../chroot/engine.ts';
 import { buildLogPath } from '../../chroot/host-config.ts';
 import type { WorkerContext } from '../context.ts';
 import { startHeartbeat } from '../heartbeat.ts';
-import type { ProvisionAnswer, ProvisionTask } from '../messages.ts';
+import type { ProvisionAnswer, ProvisionTask } from '../../../contract/worker-tasks.ts';
 import { BuildAbortedError } from '../running-builds.ts';
 import type { BuildRecord } from '../task-ledger.ts';
 import { failureOf, sendFailure, sendSuccess, type TaskFailure } from '../task-token.ts';
@@ -196,20 +196,13 @@ async function prepare(
   }
 }
 
-const BundleSchema = z.object({
-  template: z.unknown(),
-  variables: z.record(z.string(), z.string()),
-  files: z.record(z.string(), z.string()),
-  renderedAt: z.string(),
-});
-
 async function fetchRequest(context: WorkerContext, bundleKey: string, workDir: string, signal: AbortSignal): Promise<BuildRequest> {
   const object = await context.clients.s3.send(
     new GetObjectCommand({ Bucket: context.config.artifactsBucket, Key: bundleKey }),
     { abortSignal: signal },
   );
   const text = (await object.Body?.transformToString('utf8')) ?? '';
-  const bundle: BuildBundle = BundleSchema.parse(JSON.parse(text));
+  const bundle = BuildBundleSchema.parse(JSON.parse(text));
   return loadBundle(bundle, workDir);
 }
 

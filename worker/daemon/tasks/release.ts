@@ -6,7 +6,7 @@
  * Releasing twice, or a build this host never held, changes nothing more.
  */
 import type { WorkerContext } from '../context.ts';
-import type { ReleaseTask } from '../messages.ts';
+import type { ReleaseTask } from '../../../contract/worker-tasks.ts';
 import { BuildAbortedError } from '../running-builds.ts';
 
 export async function handleRelease(context: WorkerContext, task: ReleaseTask): Promise<void> {

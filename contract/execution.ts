@@ -1,0 +1,101 @@
+/**
+ * The build-image workflow's input and output (docs/architecture.md, "Contracts"): what the
+ * submit function starts an execution with and what the execution ends with, and the tags
+ * that mark a build's resources in EC2.
+ */
+import type { CreateSnapshotRequest, CreateVolumeRequest, RegisterImageRequest } from '@aws-sdk/client-ec2';
+import { z } from 'zod';
+
+/** On every volume, snapshot and image a build creates: what clean-up searches by. */
+export const BUILD_ID_TAG = 'ami-factory:build-id';
+/** On the build volume once a host claimed the build: whose device lease to release. */
+export const INSTANCE_ID_TAG = 'ami-factory:instance-id';
+/**
+ * On the image: the snapshot the build made. The local factory reads it, since the local
+ * AWS registers images with a snapshot of its own.
+ */
+export const ROOT_SNAPSHOT_TAG = 'ami-factory:root-snapshot-id';
+
+const seconds = z.number().int().min(0).max(3600);
+
+/** Seconds between EC2 polls in the workflow, and how many polls before it gives up. */
+export const PollingSchema = z.strictObject({
+  volume: seconds,
+  attachment: seconds,
+  snapshot: seconds,
+  image: seconds,
+  maxAttempts: z.number().int().min(1).max(10_000),
+});
+
+export type Polling = z.infer<typeof PollingSchema>;
+
+const timeoutSeconds = z.number().int().min(1).max(365 * 24 * 3600);
+
+export const TimeoutsSchema = z.strictObject({
+  /** How long a build waits for a host with a free slot. */
+  claimSeconds: timeoutSeconds,
+  /** The whole provisioning run on the host. */
+  provisionSeconds: timeoutSeconds,
+  /** Silence from the host after which it counts as dead; the worker beats every ~20 s. */
+  heartbeatSeconds: timeoutSeconds,
+});
+
+export type Timeouts = z.infer<typeof TimeoutsSchema>;
+
+export const ExistingImageSchema = z.object({
+  imageId: z.string().regex(/^ami-[0-9a-f]+$/, 'not an AMI id'),
+  /** Snapshots to delete with it: only with force_delete_snapshot. */
+  snapshotIds: z.array(z.string().regex(/^snap-[0-9a-f]+$/, 'not a snapshot id')),
+});
+
+export type ExistingImage = z.infer<typeof ExistingImageSchema>;
+
+/** An EC2 request object as the planner wrote it; EC2 itself judges its fields. */
+const ec2Request = <T extends object>() => z.custom<T>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'must be an EC2 request object');
+
+export const ExecutionInputSchema = z.object({
+  /** Also the execution name; every resource is tagged with it (BUILD_ID_TAG). */
+  buildId: z.string().min(1).max(80),
+  /** S3 key of the build bundle in the artifacts bucket. */
+  bundleKey: z.string().min(1),
+  /** S3 key the worker uploads the build log to. */
+  logKey: z.string().min(1),
+  /** Where the AMI is registered. */
+  target: z.object({ region: z.string().min(1), accountId: z.string().regex(/^\d{12}$/, 'not an AWS account id') }),
+  /** CreateVolume's parameters except `AvailabilityZone`, which the claiming host's zone gives. */
+  createVolume: ec2Request<Omit<CreateVolumeRequest, 'AvailabilityZone'>>(),
+  /** CreateSnapshot's parameters except `VolumeId`. */
+  createSnapshot: ec2Request<Omit<CreateSnapshotRequest, 'VolumeId'>>(),
+  /** RegisterImage's parameters; the root mapping has no `SnapshotId` yet. */
+  registerImage: ec2Request<RegisterImageRequest>(),
+  /** The mapping that receives the new snapshot. */
+  rootDeviceName: z.string().min(1),
+  /** The image to deregister first (force_deregister), or null. */
+  existingImage: ExistingImageSchema.nullable(),
+  polling: PollingSchema,
+  timeouts: TimeoutsSchema,
+});
+
+export type ExecutionInput = z.infer<typeof ExecutionInputSchema>;
+
+/** One image of a finished build, per region and account. */
+export const BuiltImageSchema = z.object({
+  region: z.string(),
+  accountId: z.string(),
+  imageId: z.string(),
+  /** The snapshots the build made (the root one). */
+  snapshotIds: z.array(z.string()),
+});
+
+export type BuiltImage = z.infer<typeof BuiltImageSchema>;
+
+/**
+ * A successful execution's output: one entry per region and account from the start, so
+ * copies and shares add entries, not a new shape.
+ */
+export const ExecutionOutputSchema = z.object({
+  buildId: z.string(),
+  amis: z.array(BuiltImageSchema),
+});
+
+export type ExecutionOutput = z.infer<typeof ExecutionOutputSchema>;

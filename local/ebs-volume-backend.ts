@@ -1,0 +1,24 @@
+/**
+ * The local factory's volume backend: a build's "EBS volume" is a sparse file in the local
+ * EBS store, which the chroot engine attaches as a loop device itself, so the engine's
+ * journal also owns detaching it.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { VolumeBackendFactory } from '../worker/daemon/volume-backend.ts';
+import { LocalEbsStore } from './ebs-store.ts';
+
+export function localVolumeBackend(storeDir: string): VolumeBackendFactory {
+  return async ({ ec2, stateDir }) => {
+    const store = new LocalEbsStore(storeDir, ec2);
+    // The local factory's device names exist only in the local AWS: no /dev node takes one.
+    const devRoot = join(stateDir, 'local-dev');
+    await mkdir(devRoot, { recursive: true });
+    return {
+      devRoot,
+      async resolveSource({ volumeId }) {
+        return { kind: 'image', imagePath: await store.materializeVolume(volumeId) };
+      },
+    };
+  };
+}

@@ -1,0 +1,298 @@
+/**
+ * Builders for the Amazon States Language (JSONPath) states the build-image workflow is made
+ * of. Each returns named states with their notes as `Comment`s, so the workflow's description
+ * (build-image.ts) reads as a list of steps while the rendered definition stays plain ASL.
+ *
+ * Paths are written in forms every engine reads alike (AWS, and the local engines that run
+ * the tests): a path that ends in a field after an index (`$.Volumes[0].State`) is a list in
+ * some engines and a wildcard over one item (`$.Volumes[*].State`) a scalar in others, so a
+ * poll selects the item itself (`$.Volumes[0]`) and tests its field in the next state.
+ */
+
+export type State = Record<string, unknown> & { Type: 'Task' | 'Pass' | 'Choice' | 'Wait' | 'Fail' | 'Map' };
+export type States = Record<string, State>;
+export type Rule = Record<string, unknown>;
+
+/** Where every failure goes: the state that names the error and fails the execution. */
+export const BUILD_FAILED = 'Build failed?';
+
+/**
+ * EC2 names every error Ec2.Ec2Exception, throttling included; the local engines call it
+ * ec2.ec2Exception, so there a failure reaches the Catch at once.
+ */
+const EC2_RETRY = (maxAttempts: number) => [
+  { ErrorEquals: ['Ec2.Ec2Exception'], IntervalSeconds: 2, MaxAttempts: maxAttempts, BackoffRate: 2, JitterStrategy: 'FULL' },
+];
+
+/** States.ALL: worker, SQS and EC2 error names differ between AWS and the local engines. */
+const CATCH_ALL = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: BUILD_FAILED }];
+
+const withComment = (comment: string | undefined): { Comment?: string } => (comment === undefined ? {} : { Comment: comment });
+
+export interface Ec2TaskOptions {
+  comment?: string;
+  parameters: Record<string, unknown>;
+  resultSelector?: Record<string, unknown>;
+  /** Where the (selected) answer goes; null discards it. */
+  resultPath: string | null;
+  /** null ends the branch: inside a Map, whose own Catch sees the failure. */
+  next: string | null;
+  /** Reads retry more: they are cheap and a poll that gives up fails the build. */
+  read?: boolean;
+}
+
+/** A call to one EC2 action through the aws-sdk integration, retried on EC2 errors. */
+export function ec2Task(action: string, options: Ec2TaskOptions): State {
+  return {
+    Type: 'Task',
+    ...withComment(options.comment),
+    Resource: `arn:aws:states:::aws-sdk:ec2:${action}`,
+    Parameters: options.parameters,
+    ...(options.resultSelector === undefined ? {} : { ResultSelector: options.resultSelector }),
+    ResultPath: options.resultPath,
+    Retry: EC2_RETRY(options.read === true ? 5 : 3),
+    ...(options.next === null ? { End: true } : { Catch: CATCH_ALL, Next: options.next }),
+  };
+}
+
+export interface Ec2VariantsOptions extends Omit<Ec2TaskOptions, 'parameters'> {
+  /** The state that picks the call. */
+  decision: string;
+  /** Where the planned request lives in the input, e.g. `$.registerImage`. */
+  request: string;
+  /** Parameters sent on every call: a name to read from `request`, or a fixed `Name.$` entry. */
+  always: (string | [string, string])[];
+  /** Parameters sent only when the planner put them in `request`. */
+  whenPresent: string[];
+  /** The combinations of `whenPresent` the call supports; any other goes to `otherwise`. */
+  supported: string[][];
+  /** Where an unsupported combination goes; by default the plain call (none present) catches all. */
+  otherwise?: string;
+}
+
+/**
+ * One EC2 action whose optional parameters have no value that means "unset". In JSONPath a
+ * Task names its parameters, and a named path the input lacks fails the state; a Task without
+ * Parameters sends no parameters at all in the local engines. So the call is rendered once per
+ * supported combination of optional parameters, picked by a Choice on which are present.
+ */
+export function ec2TaskVariants(name: string, action: string, options: Ec2VariantsOptions): States {
+  const variantName = (present: string[]) => (present.length === 0 ? name : `${name} with ${present.join(' and ')}`);
+  const parametersFor = (present: string[]) =>
+    Object.fromEntries([
+      ...options.always.map((field) => (typeof field === 'string' ? [`${field}.$`, `${options.request}.${field}`] : [`${field[0]}.$`, field[1]])),
+      ...present.map((field) => [`${field}.$`, `${options.request}.${field}`]),
+    ]) as Record<string, unknown>;
+  const otherwise = options.otherwise ?? name;
+  const presence = (present: string[]): Rule => {
+    const rules = options.whenPresent.map((field) => ({ Variable: `${options.request}.${field}`, IsPresent: present.includes(field) }));
+    return rules.length === 1 ? (rules[0] as Rule) : { And: rules };
+  };
+  const states: States = {
+    [options.decision]: {
+      Type: 'Choice',
+      Comment: `Picks the ${action} call that names exactly the optional parameters the planner gave: ${options.whenPresent.join(', ')}.`,
+      Choices: options.supported
+        .filter((present) => variantName(present) !== otherwise)
+        .map((present) => ({ ...presence(present), Next: variantName(present) })),
+      Default: otherwise,
+    },
+  };
+  for (const present of options.supported) {
+    states[variantName(present)] = ec2Task(action, {
+      comment: present.length === 0 ? options.comment : `As ${name}, with ${present.join(' and ')}.`,
+      parameters: parametersFor(present),
+      resultSelector: options.resultSelector,
+      resultPath: options.resultPath,
+      read: options.read,
+      next: options.next,
+    });
+  }
+  return states;
+}
+
+export interface SqsTaskOptions {
+  comment?: string;
+  queueUrl: string;
+  messageBody: Record<string, unknown>;
+  next: string;
+}
+
+/** A message to a worker, not waited for. */
+export function sendToWorker(options: SqsTaskOptions): State {
+  return {
+    Type: 'Task',
+    ...withComment(options.comment),
+    Resource: 'arn:aws:states:::sqs:sendMessage',
+    Parameters: { ...queueUrl(options.queueUrl), MessageBody: options.messageBody },
+    ResultPath: null,
+    Retry: [{ ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
+    Catch: CATCH_ALL,
+    Next: options.next,
+  };
+}
+
+export interface AskWorkerOptions extends SqsTaskOptions {
+  timeoutSecondsPath: string;
+  heartbeatSecondsPath?: string;
+  resultSelector?: Record<string, unknown>;
+  resultPath: string | null;
+}
+
+/** A task for a worker that answers with the task token. */
+export function askWorker(options: AskWorkerOptions): State {
+  return {
+    Type: 'Task',
+    ...withComment(options.comment),
+    Resource: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
+    Parameters: { ...queueUrl(options.queueUrl), MessageBody: { ...options.messageBody, 'taskToken.$': '$$.Task.Token' } },
+    ...(options.heartbeatSecondsPath === undefined ? {} : { HeartbeatSecondsPath: options.heartbeatSecondsPath }),
+    TimeoutSecondsPath: options.timeoutSecondsPath,
+    ...(options.resultSelector === undefined ? {} : { ResultSelector: options.resultSelector }),
+    ResultPath: options.resultPath,
+    Catch: CATCH_ALL,
+    Next: options.next,
+  };
+}
+
+/** A fixed queue URL (a placeholder) or one read from the input (a path). */
+function queueUrl(url: string): Record<string, string> {
+  return url.startsWith('$.') ? { 'QueueUrl.$': url } : { QueueUrl: url };
+}
+
+/** A failure the workflow detects itself, named `AmiFactory.<name>`, with a cause built from the input. */
+export function raise(name: string, cause: { format: string; args: string[] } | string): State {
+  const named = typeof cause === 'string' ? { Cause: cause } : { 'Cause.$': `States.Format('${cause.format}', ${cause.args.join(', ')})` };
+  return { Type: 'Pass', Parameters: { Error: `AmiFactory.${name}`, ...named }, ResultPath: '$.error', Next: BUILD_FAILED };
+}
+
+export interface PollOptions {
+  /** What is awaited, as in "Wait for <what>": names the loop's states. */
+  what: string;
+  /** The decision's name, e.g. "Volume available?". */
+  decision: string;
+  comment?: string;
+  describe: { action: string; parameters: Record<string, unknown> } & (
+    | { /** A list in the answer: its first item is tested as `$.observed.item`. */ item: string }
+    | { /** Counts the answer's list: `$.observed.count`, for a describe narrowed by Filters. */ count: string }
+  );
+  /** Choice rules (without Next) on `$.observed` that mean done. */
+  done: Rule;
+  /** Choice rules that mean it will never be done, and the failure they raise. */
+  failed?: { rule: Rule; error: string; cause: { format: string; args: string[] } };
+  /** Seconds between polls: a path into the input, so tests poll fast and production gently. */
+  intervalPath: string;
+  /** The bound: a path to the maximum number of polls after the first. */
+  maxAttemptsPath: string;
+  /** Raised when the bound is reached. `{attempts}` is available as `$.poll.attempts`. */
+  timedOut: { error: string; cause: { format: string; args: string[] } };
+  next: string;
+}
+
+/**
+ * The one poll loop every wait uses: describe, decide, wait `intervalPath` seconds, count,
+ * describe again; a state that can never become done, or more than `maxAttemptsPath` polls,
+ * fails the build with its own error. Returns the loop's states; it starts at `Start <what> poll`.
+ */
+export function pollUntil(options: PollOptions): States {
+  const { what } = options;
+  const start = pollStart(what);
+  const describeName = `Describe ${what}`;
+  const waitName = `Wait for ${what}`;
+  const countName = `Count ${what} poll`;
+  const failedName = `${capitalise(what)} failed`;
+  const timedOutName = `${capitalise(what)} not ready in time`;
+  const { describe } = options;
+  const selector = 'item' in describe ? { 'item.$': `${describe.item}[0]` } : { 'count.$': `States.ArrayLength(${describe.count})` };
+  const states: States = {
+    [start]: { Type: 'Pass', Result: { attempts: 0 }, ResultPath: '$.poll', Next: describeName },
+    [describeName]: ec2Task(describe.action, {
+      comment: options.comment ?? ('item' in describe ? SELECT_THE_ITEM : undefined),
+      parameters: describe.parameters,
+      resultSelector: selector,
+      resultPath: '$.observed',
+      read: true,
+      next: options.decision,
+    }),
+    [options.decision]: {
+      Type: 'Choice',
+      Choices: [
+        { ...options.done, Next: options.next },
+        ...(options.failed === undefined ? [] : [{ ...options.failed.rule, Next: failedName }]),
+        { Variable: '$.poll.attempts', NumericGreaterThanEqualsPath: options.maxAttemptsPath, Next: timedOutName },
+      ],
+      Default: waitName,
+    },
+    [waitName]: { Type: 'Wait', SecondsPath: options.intervalPath, Next: countName },
+    [countName]: { Type: 'Pass', Parameters: { 'attempts.$': 'States.MathAdd($.poll.attempts, 1)' }, ResultPath: '$.poll', Next: describeName },
+  };
+  if (options.failed !== undefined) states[failedName] = raise(options.failed.error, options.failed.cause);
+  states[timedOutName] = raise(options.timedOut.error, options.timedOut.cause);
+  return states;
+}
+
+const SELECT_THE_ITEM =
+  'Selects the item itself and tests its State in the decision: a field after an index reads as a list in some engines, a wildcard over one item as a scalar in others.';
+
+/** The state a poll loop starts at. */
+export const pollStart = (what: string): string => `Start ${what} poll`;
+
+/** A Choice rule: the string at `path` is one of `values`. */
+export function isOneOf(path: string, values: string[]): Rule {
+  const rules = values.map((value) => ({ Variable: path, StringEquals: value }));
+  return rules.length === 1 ? (rules[0] as Rule) : { Or: rules };
+}
+
+/**
+ * Fails the execution with the error a Catch or a `raise` put in `$.error`. A worker's
+ * SendTaskFailure or a timeout may carry no cause, and a Fail state's CausePath must find a
+ * string; a Fail state may not raise the names Step Functions keeps for itself (States.*),
+ * so States.Timeout is raised as AmiFactory.Timeout.
+ */
+export function failWithTheError(): States {
+  return {
+    [BUILD_FAILED]: {
+      Type: 'Choice',
+      Comment: 'Every failure comes here with the error in $.error. Nothing is undone here: the clean-up function, run when the execution ends FAILED, TIMED_OUT or ABORTED, finds the build\'s resources by its tag and execution history.',
+      Choices: [
+        {
+          And: [
+            { Variable: '$.error.Cause', IsPresent: true },
+            { Variable: '$.error.Cause', IsString: true },
+            { Not: { Variable: '$.error.Cause', StringEquals: '' } },
+          ],
+          Next: 'Step Functions error?',
+        },
+      ],
+      Default: 'Give the error a cause',
+    },
+    'Give the error a cause': {
+      Type: 'Pass',
+      Comment: 'A Fail state\'s CausePath must find a string; a worker\'s failure or a timeout may carry none.',
+      Parameters: { 'Error.$': '$.error.Error', Cause: 'the failing step gave no cause' },
+      ResultPath: '$.error',
+      Next: 'Step Functions error?',
+    },
+    'Step Functions error?': {
+      Type: 'Choice',
+      Comment: 'A Fail state may not raise a States.* name, the names Step Functions keeps for itself (a timeout, a heartbeat that stopped).',
+      Choices: [{ Variable: '$.error.Error', StringMatches: 'States.*', Next: 'Rename the Step Functions error' }],
+      Default: 'Build failed',
+    },
+    'Rename the Step Functions error': {
+      Type: 'Pass',
+      Comment: 'States.Timeout becomes AmiFactory.Timeout, States.HeartbeatTimeout AmiFactory.HeartbeatTimeout.',
+      Parameters: {
+        'Error.$': "States.Format('AmiFactory.{}', States.ArrayGetItem(States.StringSplit($.error.Error, '.'), 1))",
+        'Cause.$': '$.error.Cause',
+      },
+      ResultPath: '$.error',
+      Next: 'Build failed',
+    },
+    'Build failed': { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
+  };
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

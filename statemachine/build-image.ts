@@ -1,0 +1,411 @@
+/**
+ * The build-image workflow, step by step, as Packer's amazon-chroot builder runs it: claim a
+ * host, create the volume in its zone, attach, provision in the chroot, detach, snapshot,
+ * register, tag. build-image.asl.json is rendered from this (`npm run render:workflow`).
+ *
+ * Input, worker tasks and output follow docs/architecture.md. The workflow undoes nothing
+ * itself: every failure names its error and fails, and the clean-up function, run when an
+ * execution ends FAILED, TIMED_OUT or ABORTED, removes what the build left.
+ */
+import {
+  askWorker,
+  BUILD_FAILED,
+  ec2Task,
+  ec2TaskVariants,
+  failWithTheError,
+  isOneOf,
+  pollStart,
+  pollUntil,
+  raise,
+  sendToWorker,
+  type States,
+} from './asl.ts';
+import { renderJson } from './render-json.ts';
+
+const MAX_ATTEMPTS = '$.polling.maxAttempts';
+
+const claim: States = {
+  'Claim a host': askWorker({
+    comment:
+      'Hosts pull claims only while they have a free slot, so this waits for capacity, up to claimSeconds. The answer names the host, its zone, its own queue and the device it leased for this build.',
+    queueUrl: '${ClaimsQueueUrl}',
+    messageBody: { task: 'claim', 'buildId.$': '$.buildId' },
+    timeoutSecondsPath: '$.timeouts.claimSeconds',
+    resultSelector: {
+      'instanceId.$': '$.instanceId',
+      'availabilityZone.$': '$.availabilityZone',
+      'hostQueueUrl.$': '$.hostQueueUrl',
+      'deviceName.$': '$.deviceName',
+    },
+    resultPath: '$.host',
+    next: 'Encrypt with a named key?',
+  }),
+};
+
+const createVolume: States = {
+  ...ec2TaskVariants('Create volume', 'createVolume', {
+    decision: 'Encrypt with a named key?',
+    comment:
+      'In the host\'s zone: a volume attaches only to an instance in its own zone. The build id as ClientToken makes a retried call return the same volume instead of a second one.',
+    request: '$.createVolume',
+    always: [
+      ['AvailabilityZone', '$.host.availabilityZone'],
+      'SnapshotId',
+      'Size',
+      'VolumeType',
+      'Encrypted',
+      'TagSpecifications',
+      ['ClientToken', '$.buildId'],
+    ],
+    whenPresent: ['KmsKeyId'],
+    supported: [[], ['KmsKeyId']],
+    resultSelector: { 'VolumeId.$': '$.VolumeId' },
+    resultPath: '$.volume',
+    next: 'Tag volume with its host',
+  }),
+  'Tag volume with its host': ec2Task('createTags', {
+    comment: 'The clean-up function reads this tag to know which host\'s device lease to release when the history names none.',
+    parameters: {
+      'Resources.$': 'States.Array($.volume.VolumeId)',
+      Tags: [{ Key: 'ami-factory:instance-id', 'Value.$': '$.host.instanceId' }],
+    },
+    resultPath: null,
+    next: pollStart('new volume'),
+  }),
+  ...pollUntil({
+    what: 'new volume',
+    decision: 'Volume available?',
+    describe: { action: 'describeVolumes', parameters: { 'VolumeIds.$': 'States.Array($.volume.VolumeId)' }, item: '$.Volumes' },
+    done: isOneOf('$.observed.item.State', ['available']),
+    failed: {
+      rule: isOneOf('$.observed.item.State', ['error']),
+      error: 'VolumeFailed',
+      cause: { format: 'volume {} went to the error state while it was created', args: ['$.volume.VolumeId'] },
+    },
+    intervalPath: '$.polling.volume',
+    maxAttemptsPath: MAX_ATTEMPTS,
+    timedOut: {
+      error: 'VolumeNotAvailable',
+      cause: { format: 'volume {} is still {} after {} polls', args: ['$.volume.VolumeId', '$.observed.item.State', '$.poll.attempts'] },
+    },
+    next: 'Attach volume',
+  }),
+};
+
+const attach: States = {
+  'Attach volume': ec2Task('attachVolume', {
+    comment: 'At the device the host leased for this build in its claim.',
+    parameters: { 'VolumeId.$': '$.volume.VolumeId', 'InstanceId.$': '$.host.instanceId', 'Device.$': '$.host.deviceName' },
+    resultPath: null,
+    next: pollStart('volume attachment'),
+  }),
+  ...pollUntil({
+    what: 'volume attachment',
+    decision: 'Volume attached?',
+    comment:
+      'Filters instead of fields: an attachment\'s state sits in a list inside the volume. Counting the volumes that match "attached to this host" reads the same everywhere, and filtered calls draw on EC2\'s larger request bucket.',
+    describe: {
+      action: 'describeVolumes',
+      parameters: {
+        'VolumeIds.$': 'States.Array($.volume.VolumeId)',
+        Filters: [
+          { Name: 'attachment.instance-id', 'Values.$': 'States.Array($.host.instanceId)' },
+          { Name: 'attachment.status', Values: ['attached'] },
+        ],
+      },
+      count: '$.Volumes',
+    },
+    done: { Variable: '$.observed.count', NumericEquals: 1 },
+    intervalPath: '$.polling.attachment',
+    maxAttemptsPath: MAX_ATTEMPTS,
+    timedOut: {
+      error: 'VolumeNotAttached',
+      cause: {
+        format: 'volume {} is not attached to {} at {} after {} polls',
+        args: ['$.volume.VolumeId', '$.host.instanceId', '$.host.deviceName', '$.poll.attempts'],
+      },
+    },
+    next: 'Provision on the host',
+  }),
+};
+
+const provision: States = {
+  'Provision on the host': askWorker({
+    comment:
+      'The host\'s worker mounts the volume, runs the template\'s provisioners in the chroot, unmounts and answers. It beats while it works: a host that dies or hangs misses heartbeats and the build fails instead of waiting for the full provisioning timeout.',
+    queueUrl: '$.host.hostQueueUrl',
+    messageBody: {
+      task: 'provision',
+      'buildId.$': '$.buildId',
+      'volumeId.$': '$.volume.VolumeId',
+      'deviceName.$': '$.host.deviceName',
+      'bundleKey.$': '$.bundleKey',
+      'logKey.$': '$.logKey',
+    },
+    heartbeatSecondsPath: '$.timeouts.heartbeatSeconds',
+    timeoutSecondsPath: '$.timeouts.provisionSeconds',
+    resultPath: null,
+    next: 'Detach volume',
+  }),
+};
+
+const detach: States = {
+  'Detach volume': ec2Task('detachVolume', {
+    comment: 'Names the instance and device as well as the volume: a detach that names both cannot take the volume away from a host it was moved to.',
+    parameters: { 'VolumeId.$': '$.volume.VolumeId', 'InstanceId.$': '$.host.instanceId', 'Device.$': '$.host.deviceName' },
+    resultPath: null,
+    next: pollStart('volume detach'),
+  }),
+  ...pollUntil({
+    what: 'volume detach',
+    decision: 'Volume detached?',
+    describe: { action: 'describeVolumes', parameters: { 'VolumeIds.$': 'States.Array($.volume.VolumeId)' }, item: '$.Volumes' },
+    done: isOneOf('$.observed.item.State', ['available']),
+    intervalPath: '$.polling.attachment',
+    maxAttemptsPath: MAX_ATTEMPTS,
+    timedOut: {
+      error: 'VolumeNotDetached',
+      cause: {
+        format: 'volume {} is still {} after {} polls since it was detached from {}',
+        args: ['$.volume.VolumeId', '$.observed.item.State', '$.poll.attempts', '$.host.instanceId'],
+      },
+    },
+    next: 'Release the device',
+  }),
+  'Release the device': sendToWorker({
+    comment:
+      'Only once the volume is off the device, so the host cannot lease the device to another build while EC2 still shows it in use. Frees the host\'s slot before the snapshot, which can take minutes.',
+    queueUrl: '$.host.hostQueueUrl',
+    messageBody: { task: 'release', 'buildId.$': '$.buildId' },
+    next: 'Create snapshot',
+  }),
+};
+
+const snapshot: States = {
+  'Create snapshot': ec2Task('createSnapshot', {
+    comment:
+      'There is no idempotency token here: a retry after a lost answer can leave a second snapshot, which carries the build id tag for the clean-up function. Throttling is the likelier reason to retry.',
+    parameters: {
+      'VolumeId.$': '$.volume.VolumeId',
+      'Description.$': '$.createSnapshot.Description',
+      'TagSpecifications.$': '$.createSnapshot.TagSpecifications',
+    },
+    resultSelector: { 'SnapshotId.$': '$.SnapshotId' },
+    resultPath: '$.snapshot',
+    next: pollStart('snapshot'),
+  }),
+  ...pollUntil({
+    what: 'snapshot',
+    decision: 'Snapshot completed?',
+    describe: { action: 'describeSnapshots', parameters: { 'SnapshotIds.$': 'States.Array($.snapshot.SnapshotId)' }, item: '$.Snapshots' },
+    done: isOneOf('$.observed.item.State', ['completed']),
+    failed: {
+      rule: isOneOf('$.observed.item.State', ['error']),
+      error: 'SnapshotFailed',
+      cause: { format: 'snapshot {} of volume {} went to the error state', args: ['$.snapshot.SnapshotId', '$.volume.VolumeId'] },
+    },
+    intervalPath: '$.polling.snapshot',
+    maxAttemptsPath: MAX_ATTEMPTS,
+    timedOut: {
+      error: 'SnapshotNotCompleted',
+      cause: { format: 'snapshot {} is still {} after {} polls', args: ['$.snapshot.SnapshotId', '$.observed.item.State', '$.poll.attempts'] },
+    },
+    next: 'Delete volume',
+  }),
+  'Delete volume': ec2Task('deleteVolume', {
+    comment: 'A completed snapshot no longer needs its volume. Deleting it before registering means a failure here leaves no image behind.',
+    parameters: { 'VolumeId.$': '$.volume.VolumeId' },
+    resultPath: null,
+    next: 'Replace an existing image?',
+  }),
+};
+
+const replaceExisting: States = {
+  'Replace an existing image?': {
+    Type: 'Choice',
+    Comment: 'force_deregister: the submit function found an image with this ami_name and passes it here; without force_deregister it refused the request instead.',
+    Choices: [
+      {
+        And: [
+          { Variable: '$.existingImage', IsPresent: true },
+          { Variable: '$.existingImage', IsNull: false },
+        ],
+        Next: 'Deregister the existing image',
+      },
+    ],
+    Default: 'Point the root mapping at the snapshot',
+  },
+  'Deregister the existing image': ec2Task('deregisterImage', {
+    comment: 'As late as possible, right before the new image takes its name, so a build that fails earlier leaves the old image in place.',
+    parameters: { 'ImageId.$': '$.existingImage.imageId' },
+    resultPath: null,
+    next: 'Delete the snapshots of the existing image',
+  }),
+  'Delete the snapshots of the existing image': {
+    Type: 'Map',
+    Comment: 'force_delete_snapshot: snapshotIds is empty without it. Only after deregistering: EC2 refuses to delete a snapshot a registered image uses.',
+    ItemsPath: '$.existingImage.snapshotIds',
+    ItemSelector: { 'SnapshotId.$': '$$.Map.Item.Value' },
+    MaxConcurrency: 5,
+    ItemProcessor: {
+      ProcessorConfig: { Mode: 'INLINE' },
+      StartAt: 'Delete a snapshot of the existing image',
+      States: {
+        'Delete a snapshot of the existing image': ec2Task('deleteSnapshot', { parameters: { 'SnapshotId.$': '$.SnapshotId' }, resultPath: null, next: null }),
+      },
+    },
+    ResultPath: null,
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: BUILD_FAILED }],
+    Next: 'Point the root mapping at the snapshot',
+  },
+};
+
+const register: States = {
+  'Point the root mapping at the snapshot': {
+    Type: 'Map',
+    Comment: 'The planned mappings are final except for the root one, which gets the new snapshot; the others (ephemeral, extra EBS) pass through unchanged.',
+    ItemsPath: '$.registerImage.BlockDeviceMappings',
+    ItemSelector: {
+      'mapping.$': '$$.Map.Item.Value',
+      'rootDeviceName.$': '$.rootDeviceName',
+      snapshot: { 'SnapshotId.$': '$.snapshot.SnapshotId' },
+    },
+    ItemProcessor: {
+      ProcessorConfig: { Mode: 'INLINE' },
+      StartAt: 'Root mapping?',
+      States: {
+        'Root mapping?': {
+          Type: 'Choice',
+          Choices: [{ Variable: '$.mapping.DeviceName', StringEqualsPath: '$.rootDeviceName', Next: 'Set the root snapshot' }],
+          Default: 'Keep the mapping',
+        },
+        'Set the root snapshot': {
+          Type: 'Pass',
+          Parameters: { 'DeviceName.$': '$.mapping.DeviceName', 'Ebs.$': 'States.JsonMerge($.mapping.Ebs, $.snapshot, false)' },
+          End: true,
+        },
+        'Keep the mapping': { Type: 'Pass', OutputPath: '$.mapping', End: true },
+      },
+    },
+    ResultPath: '$.blockDeviceMappings',
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: BUILD_FAILED }],
+    Next: 'Select the image tags',
+  },
+  'Select the image tags': {
+    Type: 'Pass',
+    Comment: 'A path that ends in the index reads the same everywhere; Tag the image then reads .Tags from here.',
+    Parameters: { 'specification.$': '$.registerImage.TagSpecifications[0]' },
+    ResultPath: '$.imageTags',
+    Next: 'Which registration?',
+  },
+  ...ec2TaskVariants('Register image', 'registerImage', {
+    decision: 'Which registration?',
+    comment:
+      'TagSpecifications tags the image as it is created, so it carries the build id even if the execution stops right after this call. A retry after a lost answer fails on the name it took; that image is in the execution history for the clean-up function.',
+    request: '$.registerImage',
+    always: [
+      'Name',
+      'Description',
+      'Architecture',
+      'VirtualizationType',
+      'RootDeviceName',
+      ['BlockDeviceMappings', '$.blockDeviceMappings'],
+      'EnaSupport',
+      'BootMode',
+      'TagSpecifications',
+    ],
+    // SR-IOV 'simple' instance types boot legacy BIOS only, while NitroTPM and UEFI data need
+    // UEFI: SR-IOV combines with neither. ImdsSupport is set after registration (Require IMDSv2).
+    whenPresent: ['SriovNetSupport', 'TpmSupport', 'UefiData'],
+    supported: [[], ['SriovNetSupport'], ['TpmSupport'], ['UefiData'], ['TpmSupport', 'UefiData']],
+    otherwise: 'Unsupported image options',
+    resultSelector: { 'ImageId.$': '$.ImageId' },
+    resultPath: '$.image',
+    next: 'Tag the image',
+  }),
+  'Unsupported image options': raise(
+    'UnsupportedImageOptions',
+    'SriovNetSupport cannot be combined with TpmSupport or UefiData: SR-IOV \'simple\' instance types boot legacy BIOS, NitroTPM and UEFI data need UEFI',
+  ),
+  'Tag the image': ec2Task('createTags', {
+    comment:
+      'Applies the registration\'s tags again: the same tags where RegisterImage honoured TagSpecifications, the only tags where it does not (the local AWS ignores them).',
+    parameters: { 'Resources.$': 'States.Array($.image.ImageId)', 'Tags.$': '$.imageTags.specification.Tags' },
+    resultPath: null,
+    next: 'Record the root snapshot on the image',
+  }),
+  'Record the root snapshot on the image': ec2Task('createTags', {
+    comment:
+      'The build id whatever the input\'s tags say, and the snapshot the build made: the local factory reads it, since the local AWS registers images with a snapshot of its own.',
+    parameters: {
+      'Resources.$': 'States.Array($.image.ImageId)',
+      Tags: [
+        { Key: 'ami-factory:build-id', 'Value.$': '$.buildId' },
+        { Key: 'ami-factory:root-snapshot-id', 'Value.$': '$.snapshot.SnapshotId' },
+      ],
+    },
+    resultPath: null,
+    next: pollStart('image'),
+  }),
+  ...pollUntil({
+    what: 'image',
+    decision: 'Image available?',
+    describe: { action: 'describeImages', parameters: { 'ImageIds.$': 'States.Array($.image.ImageId)' }, item: '$.Images' },
+    done: isOneOf('$.observed.item.State', ['available']),
+    failed: {
+      rule: isOneOf('$.observed.item.State', ['failed', 'error', 'invalid']),
+      error: 'ImageFailed',
+      cause: { format: 'image {} went to the {} state', args: ['$.image.ImageId', '$.observed.item.State'] },
+    },
+    intervalPath: '$.polling.image',
+    maxAttemptsPath: MAX_ATTEMPTS,
+    timedOut: {
+      error: 'ImageNotAvailable',
+      cause: { format: 'image {} is still {} after {} polls', args: ['$.image.ImageId', '$.observed.item.State', '$.poll.attempts'] },
+    },
+    next: 'Require IMDSv2?',
+  }),
+  'Require IMDSv2?': {
+    Type: 'Choice',
+    Comment: 'ImdsSupport has no "off" value either; unlike the registration options it can be set afterwards, which saves doubling the registration variants.',
+    Choices: [{ Variable: '$.registerImage.ImdsSupport', IsPresent: true, Next: 'Require IMDSv2' }],
+    Default: 'Report the image',
+  },
+  'Require IMDSv2': ec2Task('modifyImageAttribute', {
+    parameters: { 'ImageId.$': '$.image.ImageId', ImdsSupport: { 'Value.$': '$.registerImage.ImdsSupport' } },
+    resultPath: null,
+    next: 'Report the image',
+  }),
+};
+
+const report: States = {
+  'Report the image': {
+    Type: 'Pass',
+    Comment: 'One entry per region and account from the start, so copies and shares add entries rather than change the shape.',
+    Parameters: {
+      'buildId.$': '$.buildId',
+      amis: [
+        {
+          'region.$': '$.target.region',
+          'accountId.$': '$.target.accountId',
+          'imageId.$': '$.image.ImageId',
+          'snapshotIds.$': 'States.Array($.snapshot.SnapshotId)',
+        },
+      ],
+    },
+    End: true,
+  },
+};
+
+/** The workflow's definition, placeholders (`${ClaimsQueueUrl}`) unfilled. */
+export const buildImageDefinition = {
+  Comment:
+    'Builds one EBS-backed AMI the chroot way. Rendered from statemachine/build-image.ts; docs/workflow.md shows it as a diagram. Every failure ends in Build failed; the clean-up function removes what a failed, stopped or timed-out build left.',
+  StartAt: 'Claim a host',
+  States: { ...claim, ...createVolume, ...attach, ...provision, ...detach, ...snapshot, ...replaceExisting, ...register, ...report, ...failWithTheError() },
+};
+
+/** The definition as build-image.asl.json holds it. */
+export function renderBuildImageDefinition(): string {
+  return `${renderJson(buildImageDefinition)}\n`;
+}

@@ -1,0 +1,101 @@
+/**
+ * The engine that runs the workflow in tests: moto (the project's local AWS) by default, or
+ * LocalStack in host mode with AMI_FACTORY_ENGINE=localstack (`npm run test:second-engine`),
+ * a second interpreter of the same definition that catches assumptions only one engine holds.
+ */
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cacheDir } from '../../../local/paths.ts';
+import { localAwsClientConfig, startMotoServer } from '../../../local/moto-server.ts';
+import { ACCOUNT_ID } from './build-input.ts';
+
+export type EngineName = 'moto' | 'localstack';
+
+export interface Engine {
+  name: EngineName;
+  clientConfig: ReturnType<typeof localAwsClientConfig>;
+  stop(): Promise<void>;
+}
+
+/** Installed by scripts/test-second-engine.sh: LocalStack needs its own Python (3.13). */
+const LOCALSTACK_PYTHON = join(cacheDir, 'localstack-venv', 'bin', 'python');
+
+export function engineName(): EngineName {
+  const name = process.env.AMI_FACTORY_ENGINE ?? 'moto';
+  if (name !== 'moto' && name !== 'localstack') throw new Error(`AMI_FACTORY_ENGINE must be moto or localstack, not "${name}"`);
+  return name;
+}
+
+export async function startEngine(region: string): Promise<Engine> {
+  if (engineName() === 'localstack') return startLocalStack(region);
+  const moto = await startMotoServer();
+  return { name: 'moto', clientConfig: localAwsClientConfig(moto.endpoint, region), stop: () => moto.stop() };
+}
+
+async function startLocalStack(region: string): Promise<Engine> {
+  if (!existsSync(LOCALSTACK_PYTHON)) throw new Error(`LocalStack is not installed (${LOCALSTACK_PYTHON} is missing): run scripts/test-second-engine.sh`);
+  const port = await freePort();
+  const root = await mkdtemp(join(tmpdir(), 'ami-factory-localstack-'));
+  const endpoint = `http://127.0.0.1:${port}`;
+  const server = execa(LOCALSTACK_PYTHON, ['-m', 'localstack.runtime.main'], {
+    reject: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+    stderr: 'ignore',
+    env: {
+      // Not inside a LocalStack container: without this it writes under /var/lib, /usr/lib and /etc.
+      OVERRIDE_IN_DOCKER: '0',
+      FILESYSTEM_ROOT: root,
+      GATEWAY_LISTEN: `127.0.0.1:${port}`,
+      SERVICES: 'stepfunctions,ec2,sqs,s3,sts,iam',
+      EAGER_SERVICE_LOADING: '1',
+      SQS_ENDPOINT_STRATEGY: 'path',
+      DNS_ADDRESS: '0',
+      SKIP_SSL_CERT_DOWNLOAD: '1',
+      DISABLE_EVENTS: '1',
+    },
+  });
+  const state = { exited: false };
+  void server.then(() => (state.exited = true));
+  const stop = async () => {
+    server.kill('SIGTERM');
+    await server;
+    await rm(root, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      const ready = (await (await fetch(`${endpoint}/_localstack/init/ready`)).json()) as { completed?: boolean };
+      if (ready.completed === true) break;
+    } catch {
+      // not listening yet
+    }
+    if (state.exited || Date.now() > deadline) {
+      await stop();
+      throw new Error(`LocalStack did not start on ${endpoint}`);
+    }
+    await sleep(250);
+  }
+  // A 12-digit access key id selects LocalStack's account: the one the tests' ARNs name.
+  const clientConfig = { ...localAwsClientConfig(endpoint, region), credentials: { accessKeyId: ACCOUNT_ID, secretAccessKey: 'testing' } };
+  return { name: 'localstack', clientConfig, stop };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolvePort(address.port);
+        else reject(new Error('no free port'));
+      });
+    });
+  });
+}

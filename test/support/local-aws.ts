@@ -1,0 +1,145 @@
+/**
+ * The local AWS the suites share: a moto server with state machine execution on, holding the
+ * factory's resources as serverless.yml deploys them. The claims queue (with its dead-letter
+ * redrive), the artifacts bucket and the build-image state machine, whose definition is the
+ * real one from statemachine/, filled in by `loadBuildImageDefinition` as the deployment's
+ * DefinitionSubstitutions fill it. Executions run for real, so a worker (real or fake) gets
+ * real task tokens and the workflow makes real (moto) volumes, snapshots and images.
+ *
+ * The resources are made directly rather than from a packaged template (as the local factory
+ * does): packaging runs the Serverless Framework, which takes longer than most suites.
+ */
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateStateMachineCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { LOCAL_REGION } from '../../local/factory-resources.ts';
+import { localAwsClientConfig, startMotoServer, type MotoServer } from '../../local/moto-server.ts';
+import { loadBuildImageDefinition } from '../../statemachine/definition.ts';
+import { createAwsClients, type AwsClients } from '../../worker/daemon/context.ts';
+
+/** The account moto answers as. */
+export const LOCAL_ACCOUNT_ID = '123456789012';
+export { LOCAL_REGION };
+
+/** The clients a worker takes, all on the local AWS. */
+export type LocalAwsClients = AwsClients;
+
+/** What the deployment's stack outputs name (serverless.yml, Outputs), here in the local AWS. */
+export interface LocalFactoryResources {
+  claimsQueueUrl: string;
+  claimsDeadLetterQueueUrl: string;
+  /** Hosts name their own queue `<prefix>-host-<instanceId>`. */
+  hostQueuePrefix: string;
+  artifactsBucket: string;
+  /** The build-image state machine, with the real definition. */
+  stateMachineArn: string;
+}
+
+export interface LocalAws {
+  moto: MotoServer;
+  endpoint: string;
+  region: string;
+  accountId: string;
+  /** Settings for any further client on the local AWS. */
+  clientConfig: ReturnType<typeof localAwsClientConfig>;
+  clients: LocalAwsClients;
+  resources: LocalFactoryResources;
+  /** Another state machine next to the factory's, e.g. a stand-in that ends at once. */
+  createStateMachine(name: string, definition: string | object): Promise<string>;
+  /**
+   * Starts an execution named after the build id, as the submit function does; on the
+   * factory's state machine unless another is given. Returns its ARN.
+   */
+  startExecution(input: { buildId: string }, stateMachineArn?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface LocalAwsOptions {
+  /** Stands for the deployment's stage: every name starts with `ami-factory-<stage>`. */
+  stage?: string;
+}
+
+/** Moto accepts any role; the ARN only has to look like one. */
+const roleArn = (name: string): string => `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${name}`;
+
+export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
+  const prefix = `ami-factory-${options.stage ?? 'test'}`;
+  const moto = await startMotoServer();
+  const clientConfig = localAwsClientConfig(moto.endpoint, LOCAL_REGION);
+  const clients: LocalAwsClients = createAwsClients(clientConfig);
+  const stop = async (): Promise<void> => {
+    clients.ec2.destroy();
+    clients.s3.destroy();
+    clients.sfn.destroy();
+    clients.sqs.destroy();
+    await moto.stop();
+  };
+  try {
+    const createStateMachine = async (name: string, definition: string | object): Promise<string> => {
+      const { stateMachineArn } = await clients.sfn.send(
+        new CreateStateMachineCommand({
+          name,
+          definition: typeof definition === 'string' ? definition : JSON.stringify(definition),
+          roleArn: roleArn(`${prefix}-state-machine`),
+          type: 'STANDARD',
+        }),
+      );
+      if (stateMachineArn === undefined) throw new Error(`CreateStateMachine ${name} returned no ARN`);
+      return stateMachineArn;
+    };
+    const resources = await createFactoryResources(clients, prefix, createStateMachine);
+    return {
+      moto,
+      endpoint: moto.endpoint,
+      region: LOCAL_REGION,
+      accountId: LOCAL_ACCOUNT_ID,
+      clientConfig,
+      clients,
+      resources,
+      createStateMachine,
+      async startExecution(input, stateMachineArn = resources.stateMachineArn) {
+        const { executionArn } = await clients.sfn.send(
+          new StartExecutionCommand({ stateMachineArn, name: input.buildId, input: JSON.stringify(input) }),
+        );
+        if (executionArn === undefined) throw new Error(`StartExecution ${input.buildId} returned no ARN`);
+        return executionArn;
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The queues, bucket and state machine, with serverless.yml's names and queue settings. */
+async function createFactoryResources(
+  clients: LocalAwsClients,
+  prefix: string,
+  createStateMachine: (name: string, definition: string) => Promise<string>,
+): Promise<LocalFactoryResources> {
+  const claimsDeadLetterQueueUrl = await createQueue(clients.sqs, `${prefix}-claims-dlq`, { MessageRetentionPeriod: '1209600' });
+  const deadLetterArn = await queueArn(clients.sqs, claimsDeadLetterQueueUrl);
+  const claimsQueueUrl = await createQueue(clients.sqs, `${prefix}-claims`, {
+    VisibilityTimeout: '60',
+    MessageRetentionPeriod: '345600',
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: 5 }),
+  });
+  const artifactsBucket = `${prefix}-artifacts`;
+  await clients.s3.send(new CreateBucketCommand({ Bucket: artifactsBucket }));
+  const stateMachineArn = await createStateMachine(`${prefix}-build-image`, loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl }));
+  return { claimsQueueUrl, claimsDeadLetterQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn };
+}
+
+async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {
+  const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+  if (QueueUrl === undefined) throw new Error(`CreateQueue ${name} returned no URL`);
+  return QueueUrl;
+}
+
+async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  const arn = Attributes?.QueueArn;
+  if (arn === undefined) throw new Error(`${queueUrl} has no QueueArn`);
+  return arn;
+}
