@@ -25,5 +25,6 @@ if [[ ! -x $VENV/bin/python ]]; then
     'cryptography>=45.0.7,<47' service-identity
 fi
 
+# Read by the shared local AWS (test/support/engine.ts): every suite on it could run this way.
 export AMI_FACTORY_ENGINE=localstack
 exec node_modules/.bin/vitest run test/statemachine "$@"

@@ -21,6 +21,7 @@ import {
   type States,
 } from './asl.ts';
 import { renderJson } from './render-json.ts';
+import { BUILD_ID_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 
 const MAX_ATTEMPTS = '$.polling.maxAttempts';
 
@@ -67,7 +68,7 @@ const createVolume: States = {
     comment: 'The clean-up function reads this tag to know which host\'s device lease to release when the history names none.',
     parameters: {
       'Resources.$': 'States.Array($.volume.VolumeId)',
-      Tags: [{ Key: 'ami-factory:instance-id', 'Value.$': '$.host.instanceId' }],
+      Tags: [{ Key: INSTANCE_ID_TAG, 'Value.$': '$.host.instanceId' }],
     },
     resultPath: null,
     next: pollStart('new volume'),
@@ -340,8 +341,8 @@ const register: States = {
     parameters: {
       'Resources.$': 'States.Array($.image.ImageId)',
       Tags: [
-        { Key: 'ami-factory:build-id', 'Value.$': '$.buildId' },
-        { Key: 'ami-factory:root-snapshot-id', 'Value.$': '$.snapshot.SnapshotId' },
+        { Key: BUILD_ID_TAG, 'Value.$': '$.buildId' },
+        { Key: ROOT_SNAPSHOT_TAG, 'Value.$': '$.snapshot.SnapshotId' },
       ],
     },
     resultPath: null,

@@ -86,7 +86,7 @@ async function buildVolume(buildId: string, host?: string): Promise<string> {
  * Each detach is noted, polite or forced.
  */
 function hostThatHoldsOn(detaches: string[]): AwsClientConfig {
-  const config = localAwsClientConfig(aws.moto.endpoint, REGION);
+  const config = localAwsClientConfig(aws.endpoint, REGION);
   const real = new EC2Client(config).config.requestHandler as { handle(request: HttpRequest, options?: unknown): Promise<{ response: HttpResponse }> };
   const requestHandler = {
     async handle(request: HttpRequest, options?: unknown): Promise<{ response: HttpResponse }> {
@@ -198,7 +198,7 @@ describe('clean-up-build', () => {
     useAwsClientConfig(hostThatHoldsOn(detaches));
     // No execution of that name: the event's status stands, the volume's tag names the host.
     const report = await cleanUp(statusChange(claiming, buildId, 'FAILED')).finally(() => {
-      useAwsClientConfig(localAwsClientConfig(aws.moto.endpoint, REGION));
+      useAwsClientConfig(localAwsClientConfig(aws.endpoint, REGION));
     });
 
     expect(detaches).toEqual(['polite', 'forced']);

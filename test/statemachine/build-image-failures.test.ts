@@ -5,21 +5,12 @@
  * device is released.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadBuildImageDefinition } from '../../statemachine/definition.ts';
+import type { ExecutionInput } from '../../contract/execution.ts';
 import type { CleanUpReport } from '../../functions/clean-up-build.ts';
-import { buildImageInput, type BuildImageInput } from './support/build-input.ts';
-import {
-  callsTo,
-  cleanUpAfter,
-  createStateMachine,
-  onlyCallTo,
-  resourcesOf,
-  runBuild,
-  startLocalBuildImage,
-  statesEntered,
-  type BuildResult,
-  type LocalBuildImage,
-} from './support/local-aws.ts';
+import { loadBuildImageDefinition } from '../../statemachine/definition.ts';
+import { actionAnswer, callsTo, onlyCallTo, statesEntered } from '../support/executions.ts';
+import { buildImageInput, type InputOptions } from './support/build-input.ts';
+import { cleanUpAfter, resourcesOf, runBuild, startLocalBuildImage, type BuildResult, type LocalBuildImage } from './support/local-aws.ts';
 
 let local: LocalBuildImage;
 
@@ -31,7 +22,7 @@ afterAll(async () => {
   await local.stop();
 });
 
-function input(options: Omit<Parameters<typeof buildImageInput>[0], 'sourceSnapshotId'> = {}): BuildImageInput {
+function input(options: Omit<InputOptions, 'sourceSnapshotId'> = {}): ExecutionInput {
   return buildImageInput({ sourceSnapshotId: local.sourceSnapshotId, ...options });
 }
 
@@ -52,8 +43,9 @@ async function expectCleanedUp(result: BuildResult, options: { caught: boolean }
 
 /** The volume the build created, as CreateVolume answered in the history. */
 function volumeOf(result: BuildResult): string {
-  const created = result.events.find((event) => event.taskSucceededEventDetails?.resource === 'createVolume');
-  return (JSON.parse(created?.taskSucceededEventDetails?.output ?? '{}') as { VolumeId: string }).VolumeId;
+  const volumeId = actionAnswer(result.events, 'ec2:createVolume')?.VolumeId;
+  if (typeof volumeId !== 'string') throw new Error(`build ${result.buildId} created no volume`);
+  return volumeId;
 }
 
 /**
@@ -61,7 +53,7 @@ function volumeOf(result: BuildResult): string {
  * moto's volumes and images reach theirs at once: what a stuck volume or image looks like.
  */
 async function stateMachineWaitingForever(name: string, decisions: string[]): Promise<string> {
-  const definition = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: local.claimsQueueUrl })) as {
+  const definition = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: local.aws.resources.claimsQueueUrl })) as {
     States: Record<string, { Choices: unknown[] }>;
   };
   for (const decision of decisions) {
@@ -70,7 +62,7 @@ async function stateMachineWaitingForever(name: string, decisions: string[]): Pr
     if (patched === JSON.stringify(choices)) throw new Error(`${decision} no longer waits for "available": update this test`);
     (definition.States[decision] as { Choices: unknown[] }).Choices = JSON.parse(patched) as unknown[];
   }
-  return createStateMachine(local.sfn, `build-image-${name}`, JSON.stringify(definition));
+  return local.aws.createStateMachine(`build-image-${name}`, definition);
 }
 
 describe('a build that fails on the host', () => {
@@ -137,14 +129,14 @@ describe('a build whose EC2 call fails', () => {
 
     const result = await runBuild(local, build);
 
-    if (local.engine.name === 'localstack') {
+    if (local.aws.engine.name === 'localstack') {
       // LocalStack turns this EC2 error, which has no message, into a States.Runtime no Catch sees.
       expect(result.error).toBe('States.Runtime');
     } else {
       expect(result.error).toMatch(/ec2Exception$/i);
       expect(result.cause).toMatch(/Status Code: 400/);
     }
-    const report = await expectCleanedUp(result, { caught: local.engine.name !== 'localstack' });
+    const report = await expectCleanedUp(result, { caught: local.aws.engine.name !== 'localstack' });
     expect(report.deletedVolumes).toEqual([]);
   });
 

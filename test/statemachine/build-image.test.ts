@@ -1,13 +1,16 @@
 /**
  * Successful builds in the local AWS: the workflow claims the fake host, builds on it and
  * registers the image, and every EC2 call carries the parameters the template asked for.
- * The history is checked, not only moto's resources, because moto ignores most of
+ * The history is checked, not only the engine's resources, because moto ignores most of
  * RegisterImage's parameters.
  */
 import { CreateSnapshotCommand, CreateVolumeCommand, DeleteVolumeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNT_ID, BUILD_ID_TAG, buildIdTag, buildImageInput, REGION, ROOT_DEVICE } from './support/build-input.ts';
-import { callsTo, HOST_DEVICE, HOST_ZONE, onlyCallTo, resourcesOf, runBuild, startLocalBuildImage, type LocalBuildImage } from './support/local-aws.ts';
+import { BUILD_ID_TAG } from '../../contract/execution.ts';
+import { callsTo, onlyCallTo } from '../support/executions.ts';
+import { LOCAL_ACCOUNT_ID as ACCOUNT_ID, LOCAL_REGION as REGION } from '../support/local-aws.ts';
+import { buildIdTag, buildImageInput, ROOT_DEVICE } from './support/build-input.ts';
+import { HOST_DEVICE, HOST_ZONE, resourcesOf, runBuild, startLocalBuildImage, type LocalBuildImage } from './support/local-aws.ts';
 
 const KMS_KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT_ID}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 const UEFI_DATA = 'QU1aTlVFRkk=';
@@ -115,7 +118,7 @@ describe('a successful build', () => {
       TagSpecifications: input.registerImage.TagSpecifications,
     });
     expect(callsTo(result.events, 'ec2:createTags').slice(1)).toEqual([
-      { Resources: [imageId], Tags: input.registerImage.TagSpecifications[0]?.Tags },
+      { Resources: [imageId], Tags: input.registerImage.TagSpecifications?.[0]?.Tags },
       { Resources: [imageId], Tags: [buildIdTag(buildId), { Key: 'ami-factory:root-snapshot-id', Value: snapshotId }] },
     ]);
     expect(onlyCallTo(result.events, 'ec2:modifyImageAttribute')).toEqual({ ImageId: imageId, ImdsSupport: { Value: 'v2.0' } });

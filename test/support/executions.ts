@@ -84,6 +84,25 @@ function scheduledIdOf(event: HistoryEvent, byId: Map<number | undefined, Histor
   return current?.id;
 }
 
+/**
+ * The parameters of each call the workflow scheduled to a service action, in order: what the
+ * workflow sent, including what the engine then ignores. `action` is e.g. `ec2:createVolume`;
+ * calls made with an integration pattern (`.waitForTaskToken`) count as calls to the action.
+ */
+export function callsTo(events: readonly HistoryEvent[], action: string): Record<string, unknown>[] {
+  return taskResults(events)
+    .filter((result) => result.action.split('.')[0] === action)
+    .map((result) => result.parameters);
+}
+
+/** The one call to `action`; fails the test when there is not exactly one. */
+export function onlyCallTo(events: readonly HistoryEvent[], action: string): Record<string, unknown> {
+  const calls = callsTo(events, action);
+  const [call] = calls;
+  if (calls.length !== 1 || call === undefined) throw new Error(`expected one ${action} call, found ${calls.length}`);
+  return call;
+}
+
 /** The answer to the worker task `task` (claim, provision) sent to a queue with a task token. */
 export function workerAnswer(events: readonly HistoryEvent[], task: string): Record<string, unknown> | undefined {
   return taskResults(events).find(

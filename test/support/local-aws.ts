@@ -1,10 +1,10 @@
 /**
- * The local AWS the suites share: a moto server with state machine execution on, holding the
- * factory's resources as serverless.yml deploys them. The claims queue (with its dead-letter
- * redrive), the artifacts bucket and the build-image state machine, whose definition is the
+ * The local AWS the suites share: an engine (moto, or LocalStack when chosen: engine.ts) that
+ * runs state machine executions, holding the factory's resources as serverless.yml deploys
+ * them. The claims queue (with its dead-letter redrive), the artifacts bucket and the build-image state machine, whose definition is the
  * real one from statemachine/, filled in by `loadBuildImageDefinition` as the deployment's
  * DefinitionSubstitutions fill it. Executions run for real, so a worker (real or fake) gets
- * real task tokens and the workflow makes real (moto) volumes, snapshots and images.
+ * real task tokens and the workflow makes real (local) volumes, snapshots and images.
  *
  * The resources are made directly rather than from a packaged template (as the local factory
  * does): packaging runs the Serverless Framework, which takes longer than most suites.
@@ -13,13 +13,14 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { LOCAL_REGION } from '../../local/factory-resources.ts';
-import { localAwsClientConfig, startMotoServer, type MotoServer } from '../../local/moto-server.ts';
+import { useAwsClientConfig } from '../../functions/lib/aws.ts';
+import { logger } from '../../functions/lib/log.ts';
+import { watchExecutions } from '../../local/execution-events.ts';
 import { loadBuildImageDefinition } from '../../statemachine/definition.ts';
 import { createAwsClients, type AwsClients } from '../../worker/daemon/context.ts';
+import { LOCAL_ACCOUNT_ID, startEngine, type Engine } from './engine.ts';
 
-/** The account moto answers as. */
-export const LOCAL_ACCOUNT_ID = '123456789012';
-export { LOCAL_REGION };
+export { LOCAL_ACCOUNT_ID, LOCAL_REGION };
 
 /** The clients a worker takes, all on the local AWS. */
 export type LocalAwsClients = AwsClients;
@@ -36,12 +37,13 @@ export interface LocalFactoryResources {
 }
 
 export interface LocalAws {
-  moto: MotoServer;
+  /** Which engine runs it, for the few answers in which the engines differ. */
+  engine: Engine;
   endpoint: string;
   region: string;
   accountId: string;
   /** Settings for any further client on the local AWS. */
-  clientConfig: ReturnType<typeof localAwsClientConfig>;
+  clientConfig: Engine['clientConfig'];
   clients: LocalAwsClients;
   resources: LocalFactoryResources;
   /** Another state machine next to the factory's, e.g. a stand-in that ends at once. */
@@ -57,22 +59,41 @@ export interface LocalAws {
 export interface LocalAwsOptions {
   /** Stands for the deployment's stage: every name starts with `ami-factory-<stage>`. */
   stage?: string;
+  /**
+   * Runs the clean-up function when an execution of the factory's state machine ends FAILED,
+   * TIMED_OUT or ABORTED, as the deployment's EventBridge rule does (the local factory's
+   * watcher): the workflow itself undoes nothing.
+   */
+  cleanUpFailedBuilds?: boolean;
 }
 
-/** Moto accepts any role; the ARN only has to look like one. */
+/** The clean-up function's environment, as the deployment gives it, pointed at the local AWS. */
+export function useCleanUpFunction(aws: Pick<LocalAws, 'clientConfig' | 'resources'>): void {
+  useAwsClientConfig(aws.clientConfig);
+  logger.level = 'silent';
+  process.env.HOST_QUEUE_PREFIX = aws.resources.hostQueuePrefix;
+  process.env.STATE_MACHINE_ARN = aws.resources.stateMachineArn;
+  // The local engines detach at once: a second is plenty before a forced detach.
+  process.env.DETACH_WAIT_SECONDS = '1';
+  process.env.DETACH_POLL_SECONDS = '0';
+}
+
+/** Neither engine checks the role; the ARN only has to look like one. */
 const roleArn = (name: string): string => `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/${name}`;
 
 export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
   const prefix = `ami-factory-${options.stage ?? 'test'}`;
-  const moto = await startMotoServer();
-  const clientConfig = localAwsClientConfig(moto.endpoint, LOCAL_REGION);
+  const engine = await startEngine(LOCAL_REGION);
+  const { clientConfig } = engine;
   const clients: LocalAwsClients = createAwsClients(clientConfig);
+  const stops: (() => Promise<void>)[] = [];
   const stop = async (): Promise<void> => {
+    for (const step of stops) await step();
     clients.ec2.destroy();
     clients.s3.destroy();
     clients.sfn.destroy();
     clients.sqs.destroy();
-    await moto.stop();
+    await engine.stop();
   };
   try {
     const createStateMachine = async (name: string, definition: string | object): Promise<string> => {
@@ -88,9 +109,19 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       return stateMachineArn;
     };
     const resources = await createFactoryResources(clients, prefix, createStateMachine);
+    if (options.cleanUpFailedBuilds === true) {
+      useCleanUpFunction({ clientConfig, resources });
+      const watcher = watchExecutions(clients.sfn, resources.stateMachineArn, (error) => {
+        process.stderr.write(`clean-up after a failed build: ${String(error)}\n`);
+      }, 250);
+      stops.unshift(async () => {
+        await watcher.stop();
+        useAwsClientConfig(undefined);
+      });
+    }
     return {
-      moto,
-      endpoint: moto.endpoint,
+      engine,
+      endpoint: engine.endpoint,
       region: LOCAL_REGION,
       accountId: LOCAL_ACCOUNT_ID,
       clientConfig,
@@ -131,7 +162,8 @@ async function createFactoryResources(
   return { claimsQueueUrl, claimsDeadLetterQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn };
 }
 
-async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {
+/** A queue with these attributes; its URL. */
+export async function createQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {
   const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
   if (QueueUrl === undefined) throw new Error(`CreateQueue ${name} returned no URL`);
   return QueueUrl;

@@ -8,18 +8,7 @@ import { DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { DeleteMessageCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-export interface ClaimAnswer {
-  instanceId: string;
-  availabilityZone: string;
-  hostQueueUrl: string;
-  deviceName: string;
-}
-
-export interface TaskFailure {
-  error: string;
-  cause: string;
-}
+import { WorkerTaskSchema, type ClaimAnswer, type ProvisionAnswer, type TaskFailure } from '../../../contract/worker-tasks.ts';
 
 /** What the host does with a build's claim: answer (optionally altered), fail it, or never answer. */
 export type ClaimScript = { answer: Partial<ClaimAnswer> } | { fail: TaskFailure } | 'silent';
@@ -130,25 +119,25 @@ export class FakeWorker {
     }
   }
 
-  async #answer(task: Record<string, unknown>): Promise<void> {
-    if (task.task !== 'release') await sleep(this.#options.answerDelayMs ?? 0);
-    const script = this.#scripts.get(String(task.buildId)) ?? {};
-    const token = String(task.taskToken);
+  /** Reads the task as the real worker does: a message the contract does not allow is an error, not a guess. */
+  async #answer(body: Record<string, unknown>): Promise<void> {
+    const task = WorkerTaskSchema.parse(body);
+    if (task.task === 'release') return;
+    await sleep(this.#options.answerDelayMs ?? 0);
+    const script = this.#scripts.get(task.buildId) ?? {};
     if (task.task === 'claim') {
       const claim = script.claim ?? { answer: {} };
       if (claim === 'silent') return;
-      if ('fail' in claim) return this.#fail(token, claim.fail);
-      return this.#succeed(token, { ...this.#options.host, ...claim.answer });
+      if ('fail' in claim) return this.#fail(task.taskToken, claim.fail);
+      return this.#succeed(task.taskToken, { ...this.#options.host, ...claim.answer } satisfies ClaimAnswer);
     }
-    if (task.task === 'provision') {
-      await this.#recordAttachment(String(task.volumeId));
-      const provision = script.provision ?? 'succeed';
-      if (provision === 'silent') return;
-      if (provision !== 'succeed') return this.#fail(token, provision.fail);
-      const { sfn } = this.#options.clients;
-      await sfn.send(new SendTaskHeartbeatCommand({ taskToken: token }));
-      return this.#succeed(token, { logKey: task.logKey, timings: { provision: 1 } });
-    }
+    await this.#recordAttachment(task.volumeId);
+    const provision = script.provision ?? 'succeed';
+    if (provision === 'silent') return;
+    if (provision !== 'succeed') return this.#fail(task.taskToken, provision.fail);
+    const { sfn } = this.#options.clients;
+    await sfn.send(new SendTaskHeartbeatCommand({ taskToken: task.taskToken }));
+    return this.#succeed(task.taskToken, { logKey: task.logKey, timings: { provision: 1 } } satisfies ProvisionAnswer);
   }
 
   async #recordAttachment(volumeId: string): Promise<void> {

@@ -37,26 +37,26 @@ describeIfRoot('worker daemon: duplicate and late tasks', () => {
     await host.worker.start();
     const hostQueueUrl = host.worker.hostQueueUrl ?? '';
     const build = await startBuild(factory, 'dup-1', [{ type: 'shell', inline: ['echo run >> /etc/runs', 'sleep 2'] }]);
-    await until(() => count(host, 'build_started', 'dup-1') === 1, 30_000, 'the build to start');
+    await until(() => count(host, 'build_started', build.buildId) === 1, 30_000, 'the build to start');
 
-    const provision = bodyOf(host, 'provision', 'dup-1');
+    const provision = bodyOf(host, 'provision', build.buildId);
     await factory.clients.sqs.send(new SendMessageCommand({ QueueUrl: hostQueueUrl, MessageBody: provision }));
-    await until(() => count(host, 'task_repeated', 'dup-1') === 1, 10_000, 'the duplicate to be seen');
+    await until(() => count(host, 'task_repeated', build.buildId) === 1, 10_000, 'the duplicate to be seen');
     expect((await waitForExecution(factory, build.executionArn)).status).toBe('SUCCEEDED');
-    await until(() => count(host, 'released', 'dup-1') === 1, 10_000, 'the release');
+    await until(() => count(host, 'released', build.buildId) === 1, 30_000, 'the release');
 
     // Late: the build is over and released; the claim comes again too.
     await factory.clients.sqs.send(new SendMessageCommand({ QueueUrl: hostQueueUrl, MessageBody: provision }));
-    await factory.clients.sqs.send(new SendMessageCommand({ QueueUrl: factory.claimsQueueUrl, MessageBody: bodyOf(host, 'claim', 'dup-1') }));
-    await until(() => count(host, 'task_repeated', 'dup-1') === 3, 10_000, 'the late messages to be seen');
+    await factory.clients.sqs.send(new SendMessageCommand({ QueueUrl: factory.claimsQueueUrl, MessageBody: bodyOf(host, 'claim', build.buildId) }));
+    await until(() => count(host, 'task_repeated', build.buildId) === 3, 10_000, 'the late messages to be seen');
 
     // Still serving, and nothing ran twice.
     const next = await startBuild(factory, 'dup-2', [{ type: 'shell', inline: ['echo run >> /etc/runs'] }]);
     const nextResult = await waitForExecution(factory, next.executionArn);
     await host.worker.stop();
     expect(nextResult.status).toBe('SUCCEEDED');
-    expect(count(host, 'build_started', 'dup-1')).toBe(1);
-    expect(count(host, 'claimed', 'dup-1')).toBe(1);
+    expect(count(host, 'build_started', build.buildId)).toBe(1);
+    expect(count(host, 'claimed', build.buildId)).toBe(1);
     expect(host.events.filter((e) => e.name === 'task_error')).toEqual([]);
     const volumeId = (await waitForExecution(factory, build.executionArn)).output.volume?.volumeId ?? '';
     await withImageMounted(factory.store.volumePath(volumeId), async (root) => {
@@ -71,18 +71,18 @@ describeIfRoot('worker daemon: duplicate and late tasks', () => {
     const first = await makeTestWorker(factory, 'c', 'us-east-1c', { maxConcurrentBuilds: 1 });
     await first.worker.start();
     const build = await startBuild(factory, 'dup-4', [{ type: 'shell', inline: ['sleep 2'] }]);
-    await until(() => count(first, 'build_started', 'dup-4') === 1, 30_000, 'the build to start');
+    await until(() => count(first, 'build_started', build.buildId) === 1, 30_000, 'the build to start');
     // The first host is full now, so only the second one can receive the duplicate.
     const second = await makeTestWorker(factory, 'd', 'us-east-1d', { claimTtlSeconds: 2 });
     await second.worker.start();
-    await factory.clients.sqs.send(new SendMessageCommand({ QueueUrl: factory.claimsQueueUrl, MessageBody: bodyOf(first, 'claim', 'dup-4') }));
-    await until(() => count(second, 'released', 'dup-4') === 1, 10_000, 'the second host to give the claim back');
+    await factory.clients.sqs.send(new SendMessageCommand({ QueueUrl: factory.claimsQueueUrl, MessageBody: bodyOf(first, 'claim', build.buildId) }));
+    await until(() => count(second, 'released', build.buildId) === 1, 10_000, 'the second host to give the claim back');
     const result = await waitForExecution(factory, build.executionArn);
     await Promise.all([first.worker.stop(), second.worker.stop()]);
     expect(result.status).toBe('SUCCEEDED');
     expect(result.output.claim?.instanceId).toBe(first.instanceId);
     expect(second.worker.status.claimedBuilds).toEqual([]);
-    expect(count(second, 'build_started', 'dup-4')).toBe(0);
+    expect(count(second, 'build_started', build.buildId)).toBe(0);
   });
 
   it('a message that is not a task is dropped without stopping the worker', async () => {

@@ -47,7 +47,7 @@ describeIfRoot('worker daemon: one build end to end', () => {
     );
 
     const log = await readLog(factory, build.logKey);
-    expect(log).toContain('==> worker: build e2e-1');
+    expect(log).toContain(`==> worker: build ${build.buildId}`);
     expect(log).toContain('provisioner-output-line');
 
     const volumeFile = factory.store.volumePath(volumeId);

@@ -15,10 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { bundleKey, logKey } from '../../../contract/bundle.ts';
 import type { ExecutionInput } from '../../../contract/execution.ts';
+import { newBuildId } from '../../../functions/lib/build-id.ts';
 import { planBuild } from '../../../functions/lib/planner.ts';
 import { LocalEbsStore } from '../../../local/ebs-store.ts';
 import { createLocalWorker } from '../../../local/local-worker.ts';
-import type { MotoServer } from '../../../local/moto-server.ts';
 import { bundleTemplateFile, loadBundle } from '../../../model/bundle.ts';
 import type { HostConfig } from '../../../worker/chroot/host-config.ts';
 import { isAtOrUnder, mountsAtOrUnder } from '../../../worker/chroot/mount-table.ts';
@@ -40,7 +40,8 @@ const TIMEOUTS = { claimSeconds: 120, provisionSeconds: 300, heartbeatSeconds: 1
 
 export interface TestFactory {
   aws: LocalAws;
-  moto: MotoServer;
+  /** Where the local AWS answers: what the workers' config names. */
+  endpoint: string;
   dir: string;
   clients: AwsClients;
   store: LocalEbsStore;
@@ -55,7 +56,8 @@ export interface TestFactory {
 }
 
 export async function startTestFactory(label: string): Promise<TestFactory> {
-  const aws = await startLocalAws({ stage: label });
+  // The workflow leaves undoing a failed build to the clean-up function, run as EventBridge would.
+  const aws = await startLocalAws({ stage: label, cleanUpFailedBuilds: true });
   const dir = await mkdtemp(join(tmpdir(), `ami-factory-daemon-${label}-`));
   const { clients, resources } = aws;
   const store = new LocalEbsStore(join(dir, 'ebs'), clients.ec2);
@@ -65,7 +67,7 @@ export async function startTestFactory(label: string): Promise<TestFactory> {
   });
   return {
     aws,
-    moto: aws.moto,
+    endpoint: aws.endpoint,
     dir,
     clients,
     store,
@@ -125,7 +127,7 @@ export async function makeTestWorker(
   const root = join(factory.dir, `host-${label}`);
   const config = parseWorkerConfig({
     region: REGION,
-    endpoint: factory.moto.endpoint,
+    endpoint: factory.endpoint,
     claimsQueueUrl: factory.claimsQueueUrl,
     hostQueuePrefix: factory.prefix,
     artifactsBucket: factory.bucket,
@@ -190,14 +192,16 @@ export interface StartedBuild {
 /**
  * Bundles a template with these provisioners into S3 and starts the workflow for it, as the
  * submit function does: the planner turns the request and the busybox source AMI into the
- * execution input, and the execution is named after the build.
+ * execution input, and the execution is named after the build. The build id is a real one,
+ * so the clean-up function takes the build as the factory's; `label` names its template and AMI.
  */
-export async function startBuild(factory: TestFactory, buildId: string, provisioners: unknown[]): Promise<StartedBuild> {
-  const templateDir = join(factory.dir, 'templates', buildId);
+export async function startBuild(factory: TestFactory, label: string, provisioners: unknown[]): Promise<StartedBuild> {
+  const buildId = newBuildId();
+  const templateDir = join(factory.dir, 'templates', label);
   await mkdir(templateDir, { recursive: true });
   const templatePath = join(templateDir, 'template.json');
   // An AMI name of its own: the workflow registers an image for every build.
-  const builder = { ...baseBuilder, source_ami: factory.baseImageId, ami_name: `${factory.prefix}-${buildId}` };
+  const builder = { ...baseBuilder, source_ami: factory.baseImageId, ami_name: `${factory.prefix}-${label}` };
   await writeFile(templatePath, JSON.stringify({ builders: [builder], provisioners }, null, 2));
   const bundle = await bundleTemplateFile(templatePath);
   await factory.clients.s3.send(new PutObjectCommand({ Bucket: factory.bucket, Key: bundleKey(buildId), Body: JSON.stringify(bundle) }));

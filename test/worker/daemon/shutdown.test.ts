@@ -53,7 +53,7 @@ describeIfRoot('worker daemon: stopping', () => {
     // The release waited in the host queue; the restarted daemon holds the claim until then.
     const restarted = attachWorker(factory, host.config);
     await restarted.worker.start();
-    await until(() => restarted.events.some((e) => e.name === 'released' && e.buildId === 'stop-1'), 20_000, 'the release');
+    await until(() => restarted.events.some((e) => e.name === 'released' && e.buildId === build.buildId), 60_000, 'the release');
     expect(restarted.worker.status.claimedBuilds).toEqual([]);
     await restarted.worker.stop();
     await expectHostClean(host.host, await volumeFiles(factory));
@@ -87,7 +87,7 @@ describeIfRoot('worker daemon: stopping', () => {
     const restarted = attachWorker(factory, host.config);
     await restarted.worker.start();
     const result = await waitForExecution(factory, build.executionArn);
-    await until(() => restarted.events.some((e) => e.name === 'released' && e.buildId === 'stop-3'), 20_000, 'the release');
+    await until(() => restarted.events.some((e) => e.name === 'released' && e.buildId === build.buildId), 60_000, 'the release');
     await restarted.worker.stop();
 
     expect([result.status, result.error]).toEqual(['FAILED', 'BuildInterrupted']);

@@ -1,7 +1,7 @@
 /**
- * The engine that runs the workflow in tests: moto (the project's local AWS) by default, or
- * LocalStack in host mode with AMI_FACTORY_ENGINE=localstack (`npm run test:second-engine`),
- * a second interpreter of the same definition that catches assumptions only one engine holds.
+ * The engine behind the local AWS: moto (the project's local AWS) by default, or LocalStack
+ * in host mode with AMI_FACTORY_ENGINE=localstack (`npm run test:second-engine`), a second
+ * interpreter of the same workflow definition that catches assumptions only one engine holds.
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
@@ -10,14 +10,18 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cacheDir } from '../../../local/paths.ts';
-import { localAwsClientConfig, startMotoServer } from '../../../local/moto-server.ts';
-import { ACCOUNT_ID } from './build-input.ts';
+import { localAwsClientConfig, startMotoServer } from '../../local/moto-server.ts';
+import { cacheDir } from '../../local/paths.ts';
+
+/** The account both engines answer as (LocalStack: because the access key id names it). */
+export const LOCAL_ACCOUNT_ID = '123456789012';
 
 export type EngineName = 'moto' | 'localstack';
 
 export interface Engine {
   name: EngineName;
+  endpoint: string;
+  /** Settings for any client on the engine. */
   clientConfig: ReturnType<typeof localAwsClientConfig>;
   stop(): Promise<void>;
 }
@@ -31,10 +35,11 @@ export function engineName(): EngineName {
   return name;
 }
 
+/** Starts the chosen engine on a free loopback port and waits until it answers. */
 export async function startEngine(region: string): Promise<Engine> {
   if (engineName() === 'localstack') return startLocalStack(region);
   const moto = await startMotoServer();
-  return { name: 'moto', clientConfig: localAwsClientConfig(moto.endpoint, region), stop: () => moto.stop() };
+  return { name: 'moto', endpoint: moto.endpoint, clientConfig: localAwsClientConfig(moto.endpoint, region), stop: () => moto.stop() };
 }
 
 async function startLocalStack(region: string): Promise<Engine> {
@@ -82,8 +87,8 @@ async function startLocalStack(region: string): Promise<Engine> {
     await sleep(250);
   }
   // A 12-digit access key id selects LocalStack's account: the one the tests' ARNs name.
-  const clientConfig = { ...localAwsClientConfig(endpoint, region), credentials: { accessKeyId: ACCOUNT_ID, secretAccessKey: 'testing' } };
-  return { name: 'localstack', clientConfig, stop };
+  const clientConfig = { ...localAwsClientConfig(endpoint, region), credentials: { accessKeyId: LOCAL_ACCOUNT_ID, secretAccessKey: 'testing' } };
+  return { name: 'localstack', endpoint, clientConfig, stop };
 }
 
 async function freePort(): Promise<number> {
