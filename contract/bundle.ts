@@ -39,6 +39,29 @@ export const SubmitBodySchema = z.object({ bundle: BuildBundleSchema }, expectin
 
 export type SubmitBody = z.output<typeof SubmitBodySchema>;
 
+/**
+ * What the factory grants one build, decided by the submit function from the factory's
+ * configuration and the caller, never by the template: the host reads it from the stored
+ * build, which only the submit function writes.
+ */
+export const BuildGrantsSchema = z.object({
+  /**
+   * Host-side commands (pre/post_mount_commands, command_wrapper, manual_mount_command,
+   * chroot_mounts sources) are an operator's privilege.
+   */
+  hostCommands: z.boolean(),
+});
+
+export type BuildGrants = z.output<typeof BuildGrantsSchema>;
+
+/** A build as the submit function stores it for its host (at `bundleKey`). */
+export const StoredBuildSchema = z.object({
+  bundle: BuildBundleSchema,
+  grants: BuildGrantsSchema,
+});
+
+export type StoredBuild = z.output<typeof StoredBuildSchema>;
+
 /** Where a build's bundle and log live in the artifacts bucket. */
 export const bundleKey = (buildId: string): string => `bundles/${buildId}.json`;
 export const logKey = (buildId: string): string => `logs/${buildId}.log`;

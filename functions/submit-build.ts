@@ -16,7 +16,7 @@ import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { BuildAccepted } from '../contract/api.ts';
-import type { BuildBundle } from '../contract/bundle.ts';
+import type { BuildBundle, BuildGrants, StoredBuild } from '../contract/bundle.ts';
 import { loadBundle } from '../model/bundle.ts';
 import { maskSensitive, TemplateValidationError, type BuildRequest } from '../model/index.ts';
 import { ec2, isAwsError, s3, sfn } from './lib/aws.ts';
@@ -93,16 +93,17 @@ async function validate(bundle: BuildBundle): Promise<BuildRequest> {
 }
 
 /**
- * Stores the bundle before the workflow starts, so a running build can always fetch it.
+ * Stores the build (its bundle and grants) before the workflow starts, so a running build
+ * can always fetch it.
  * Keyed requests write only if absent: a racing retry must not replace the first body.
  */
-async function storeBundle(bucket: string, buildId: string, bundle: BuildBundle, hash: string, keyed: boolean): Promise<void> {
+async function storeBuild(bucket: string, buildId: string, build: StoredBuild, hash: string, keyed: boolean): Promise<void> {
   try {
     await s3().send(
       new PutObjectCommand({
         Bucket: bucket,
         Key: bundleKey(buildId),
-        Body: JSON.stringify(bundle),
+        Body: JSON.stringify(build),
         ContentType: 'application/json',
         Metadata: { [HASH_METADATA]: hash },
         ...(keyed ? { IfNoneMatch: '*' } : {}),
@@ -148,7 +149,8 @@ export const handler = httpHandler(async (event, log) => {
     builderPath,
   });
 
-  await storeBundle(bucket, buildId, request.bundle, request.hash, key !== undefined);
+  const grants: BuildGrants = { hostCommands: false };
+  await storeBuild(bucket, buildId, { bundle: request.bundle, grants }, request.hash, key !== undefined);
   try {
     await sfn().send(new StartExecutionCommand({ stateMachineArn: machine.arn, name: buildId, input: JSON.stringify(input) }));
   } catch (error) {

@@ -69,7 +69,7 @@ describe('POST /builds accepts a build', () => {
     expect(answer.body.status).toBe('RUNNING');
 
     const stored = await aws.s3.send(new GetObjectCommand({ Bucket: aws.resources.artifactsBucket, Key: `bundles/${buildId}.json` }));
-    expect(JSON.parse(await stored.Body?.transformToString() ?? '')).toEqual(body.bundle);
+    expect(JSON.parse(await stored.Body?.transformToString() ?? '')).toEqual({ bundle: body.bundle, grants: { hostCommands: false } });
 
     const input = await executionInput(buildId);
     const buildTag = { Key: 'ami-factory:build-id', Value: buildId };

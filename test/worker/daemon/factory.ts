@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { bundleKey, logKey } from '../../../contract/bundle.ts';
+import { bundleKey, logKey, type StoredBuild } from '../../../contract/bundle.ts';
 import type { ExecutionInput } from '../../../contract/execution.ts';
 import { newBuildId } from '../../../functions/lib/build-id.ts';
 import { planBuild } from '../../../functions/lib/planner.ts';
@@ -204,7 +204,8 @@ export async function startBuild(factory: TestFactory, label: string, provisione
   const builder = { ...baseBuilder, source_ami: factory.baseImageId, ami_name: `${factory.prefix}-${label}` };
   await writeFile(templatePath, JSON.stringify({ builders: [builder], provisioners }, null, 2));
   const bundle = await bundleTemplateFile(templatePath);
-  await factory.clients.s3.send(new PutObjectCommand({ Bucket: factory.bucket, Key: bundleKey(buildId), Body: JSON.stringify(bundle) }));
+  const stored: StoredBuild = { bundle, grants: { hostCommands: false } };
+  await factory.clients.s3.send(new PutObjectCommand({ Bucket: factory.bucket, Key: bundleKey(buildId), Body: JSON.stringify(stored) }));
   const request = await loadBundle(bundle, join(templateDir, 'loaded'));
   const source = (await factory.clients.ec2.send(new DescribeImagesCommand({ ImageIds: [factory.baseImageId] }))).Images?.[0] ?? null;
   const input = planBuild(request, source, {

@@ -15,7 +15,7 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BuildBundleSchema } from '../../../contract/bundle.ts';
+import { StoredBuildSchema } from '../../../contract/bundle.ts';
 import { loadBundle } from '../../../model/bundle.ts';
 import type { BuildRequest } from '../../../model/types.ts';
 import type { VolumeSource } from '../../chroot/build-context.ts';
@@ -202,7 +202,7 @@ async function fetchRequest(context: WorkerContext, bundleKey: string, workDir: 
     { abortSignal: signal },
   );
   const text = (await object.Body?.transformToString('utf8')) ?? '';
-  const bundle = BuildBundleSchema.parse(JSON.parse(text));
+  const { bundle } = StoredBuildSchema.parse(JSON.parse(text));
   return loadBundle(bundle, workDir);
 }
 
