@@ -15,7 +15,7 @@ import { startLocalFactory } from '../local/factory.ts';
 import { withImageMounted } from '../local/image-mount.ts';
 import { cacheDir, repoRoot } from '../local/paths.ts';
 import { bundleTemplateFile } from '../model/bundle.ts';
-import { FactoryClient } from './api-client.ts';
+import { buildPath, FactoryClient } from './api-client.ts';
 import { followBuild } from './commands/builds.ts';
 
 const { values } = parseArgs({ options: { serve: { type: 'boolean', default: false }, hosts: { type: 'string', default: '1' } } });
@@ -46,7 +46,7 @@ try {
   const ami = build.amis[0];
   if (build.status !== 'SUCCEEDED' || !ami) {
     say(`==> the build ${build.status}: ${build.error ?? ''} ${build.cause ?? ''}`);
-    say(await api.request<string>('GET', `builds/${buildId}/log`).catch(() => '(no log)'));
+    say(await api.request<string>('GET', buildPath(buildId, 'log')).catch(() => '(no log)'));
     failed = true;
   } else {
     say(`==> built ${ami.imageId} in ${ami.region} (${ami.accountId})`);

@@ -4,7 +4,7 @@
  * holds the two together (test/contract/api.test.ts). Requests are in bundle.ts.
  */
 import { z } from 'zod';
-import { BuiltImageSchema } from './execution.ts';
+import { BuildOwnerSchema, BuiltImageSchema } from './execution.ts';
 
 export const FieldErrorSchema = z.object({
   /** The field, e.g. `builders[0].root_volume_size`; empty for the whole input. */
@@ -49,6 +49,8 @@ export const BuildSummarySchema = z.object({
   status: z.string(),
   startedAt: z.string().nullable(),
   stoppedAt: z.string().nullable(),
+  /** Who asked for the build: its team and IAM principal; null for a build from before owners were recorded. */
+  owner: BuildOwnerSchema.nullable(),
 });
 
 export type BuildSummary = z.infer<typeof BuildSummarySchema>;
@@ -91,6 +93,7 @@ export const OPENAPI_SCHEMAS = {
   Build: BuildDetailsSchema,
   TimelineEntry: TimelineEntrySchema,
   BuiltImage: BuiltImageSchema,
+  Owner: BuildOwnerSchema,
   Cancelled: BuildCancelledSchema,
   Problem: ProblemSchema,
   FieldProblem: FieldErrorSchema,

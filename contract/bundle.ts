@@ -5,8 +5,41 @@
  */
 import * as z from 'zod';
 
-/** A relative path that stays inside the template's folder: no leading `/`, no `..` segment. */
-const FILE_PATH = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/;
+/**
+ * A file's path in a bundle: relative, `/`-separated, each segment a real name (not empty,
+ * `.` or `..`, no NUL, at most 255 bytes, as Linux allows), at most 1,024 characters, so it
+ * names exactly one file inside the template's folder on every side.
+ */
+const BundleFilePath = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(1024, 'must be at most 1,024 characters')
+  .superRefine((path, context) => {
+    const problem = path.startsWith('/')
+      ? 'must be relative to the template\'s folder, not absolute'
+      : path.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')
+        ? 'must name a file inside the template\'s folder: no empty, "." or ".." segments'
+        : path.includes('\0')
+          ? 'must not contain a NUL character'
+          : path.split('/').some((segment) => Buffer.byteLength(segment) > 255)
+            ? 'has a segment longer than 255 bytes'
+            : undefined;
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+  });
+
+/** A file whose path is also a folder of another file's path cannot exist on any side. */
+function refuseFileFolderConflicts(files: Record<string, string>, context: z.RefinementCtx): void {
+  const paths = new Set(Object.keys(files));
+  for (const path of paths) {
+    const segments = path.split('/');
+    for (let length = 1; length < segments.length; length++) {
+      const folder = segments.slice(0, length).join('/');
+      if (paths.has(folder)) {
+        context.addIssue({ code: 'custom', path: [folder], message: `is a file, but ${JSON.stringify(path)} needs it to be a folder` });
+      }
+    }
+  }
+}
 
 /** zod's messages say what was expected; a missing field deserves plainer words. */
 const expecting = (what: string) => ({
@@ -20,11 +53,10 @@ export const BuildBundleSchema = z.object(
     variables: z.record(z.string(), z.string(), { error: 'must be an object of variable names to string values' }).default({}),
     /** Files the provisioners reference, by path relative to the template, base64. */
     files: z
-      .record(
-        z.string().regex(FILE_PATH, "must be a relative path inside the template's folder"),
-        z.base64({ error: "must be the file's content in base64" }),
-        { error: 'must be an object of relative paths to base64 contents' },
-      )
+      .record(BundleFilePath, z.base64({ error: "must be the file's content in base64" }), {
+        error: 'must be an object of relative paths to base64 contents',
+      })
+      .superRefine(refuseFileFolderConflicts)
       .default({}),
     /** The moment `{{timestamp}}` and `{{isotime}}` mean, the same wherever it is rendered. */
     renderedAt: z.iso.datetime({ offset: true, ...expecting('an ISO 8601 date-time, such as 2024-05-06T07:08:09Z') }),
@@ -54,10 +86,21 @@ export const BuildGrantsSchema = z.object({
 
 export type BuildGrants = z.output<typeof BuildGrantsSchema>;
 
-/** A build as the submit function stores it for its host (at `bundleKey`). */
+/**
+ * A build as the submit function stores it for its host (at `bundleKey`). The values of the
+ * template's sensitive variables are not in it: the submit function moves them into the
+ * build's own secret (`secretId`, a Secrets Manager secret only the claiming host may read),
+ * and the host puts them back as variables before it parses the template. In the stored
+ * template those variables are declared required (null), so a missing secret is an error
+ * naming them, never a build with empty values.
+ */
 export const StoredBuildSchema = z.object({
   bundle: BuildBundleSchema,
   grants: BuildGrantsSchema,
+  /** The build's secret (name or ARN), or null when the template has no sensitive values. */
+  secretId: z.string().min(1).nullable().optional(),
+  /** The variables whose values are in the secret: a JSON object of name to value. */
+  secretVariables: z.array(z.string()).optional(),
 });
 
 export type StoredBuild = z.output<typeof StoredBuildSchema>;

@@ -16,6 +16,34 @@ export const INSTANCE_ID_TAG = 'ami-factory:instance-id';
  */
 export const ROOT_SNAPSHOT_TAG = 'ami-factory:root-snapshot-id';
 
+/**
+ * On every volume, snapshot and image a build creates: the team that asked for it. Only a
+ * build of the same team may replace (force_deregister) an image carrying it.
+ */
+export const TEAM_TAG = 'ami-factory:team';
+/**
+ * On a build's secret once a host claimed the build: the claiming instance's ARN, which the
+ * worker role's policy compares with the caller's `ec2:SourceInstanceARN`.
+ */
+export const INSTANCE_ARN_TAG = 'ami-factory:instance-arn';
+
+/** Who asked for a build: the signing IAM principal and the team the factory counts it in. */
+export const BuildOwnerSchema = z.object({
+  team: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'not a team name'),
+  principal: z.string().min(1),
+});
+
+export type BuildOwner = z.infer<typeof BuildOwnerSchema>;
+
+export const BuildSecretRefSchema = z.object({
+  /** The secret's name, `<service>/<stage>/builds/<buildId>`. */
+  id: z.string().min(1),
+  /** `arn:<partition>:ec2:<region>:<account>:instance/`: a host's ARN is this and its instance id. */
+  instanceArnPrefix: z.string().regex(/^arn:[a-z-]+:ec2:[a-z0-9-]+:\d{12}:instance\/$/, 'not an instance ARN prefix'),
+});
+
+export type BuildSecretRef = z.infer<typeof BuildSecretRefSchema>;
+
 const seconds = z.number().int().min(0).max(3600);
 
 /** Seconds between EC2 polls in the workflow, and how many polls before it gives up. */
@@ -74,6 +102,14 @@ export const ExecutionInputSchema = z.object({
   existingImage: ExistingImageSchema.nullable(),
   polling: PollingSchema,
   timeouts: TimeoutsSchema,
+  /** Who asked for the build; its resources carry the team (TEAM_TAG). */
+  owner: BuildOwnerSchema.nullable().optional(),
+  /**
+   * The build's secret (the values of its sensitive variables), or null: its name only, never
+   * a value. The workflow tags it with the claiming host's instance ARN (`instanceArnPrefix`
+   * followed by the instance id) and deletes it once provisioning is over.
+   */
+  secret: BuildSecretRefSchema.nullable().optional(),
 });
 
 export type ExecutionInput = z.infer<typeof ExecutionInputSchema>;

@@ -17,7 +17,10 @@
  * 2. detach the build's volumes, politely first, then by force; delete them;
  * 3. deregister the build's images, unless the build SUCCEEDED (then its images stay, with
  *    the snapshots behind them);
- * 4. delete the build's remaining snapshots.
+ * 4. delete the build's remaining snapshots;
+ * 5. release the build's claim on ami_name, if it still holds it, so the name may be built
+ *    again (a build that succeeded keeps it through its image);
+ * 6. delete the build's secret, the values of its sensitive variables.
  * Failures do not stop the other steps; they are reported at the end by throwing, so that
  * the asynchronous invocation is retried.
  */
@@ -35,17 +38,19 @@ import {
   type Snapshot,
   type Volume,
 } from '@aws-sdk/client-ec2';
-import { DescribeExecutionCommand, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, type DescribeExecutionOutput, type HistoryEvent } from '@aws-sdk/client-sfn';
 import { GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import type { ExecutionStatusChange, ExecutionStatusChangeEvent } from '../contract/events.ts';
 import { BUILD_ID_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 import { ClaimAnswerSchema, type ClaimAnswer, type ReleaseTask } from '../contract/worker-tasks.ts';
-import { ec2, isAwsError, sfn, sqs } from './lib/aws.ts';
+import { ec2, isAwsError, s3, secretsManager, sfn, sqs } from './lib/aws.ts';
 import { isBuildId } from './lib/build-id.ts';
+import { deleteBuildSecret } from './lib/build-secret.ts';
 import { executionArn, executionHistory } from './lib/builds.ts';
-import { detachConfig, hostQueuePrefix, stateMachine } from './lib/config.ts';
+import { artifactsBucket, detachConfig, hostQueuePrefix, stateMachine } from './lib/config.ts';
 import { logger, type Logger } from './lib/log.ts';
+import { releaseName } from './lib/name-claims.ts';
 
 export interface CleanUpReport {
   buildId: string;
@@ -55,6 +60,10 @@ export interface CleanUpReport {
   deletedVolumes: string[];
   deregisteredImages: string[];
   deletedSnapshots: string[];
+  /** The ami_name whose claim this build held and released. */
+  releasedName: string | null;
+  /** The build's secret, deleted. */
+  deletedSecret: string | null;
 }
 
 /** What a build left, found by its tag and its execution history. */
@@ -91,39 +100,82 @@ export async function handler(event: ExecutionStatusChangeEvent, context?: Conte
   const { detail } = event;
   const buildId = detail.name;
   const log = logger.child({ requestId: context?.awsRequestId, buildId, status: detail.status });
-  const { arn, status, skipped } = await whetherToClean(detail);
+  const { arn, status, execution, skipped } = await whetherToClean(detail);
   if (skipped !== undefined) {
     log.info({ stateMachineArn: detail.stateMachineArn }, `nothing cleaned: ${skipped}`);
     return { ...emptyReport(buildId), skipped };
   }
   const failures = new Failures();
   const leftovers = await findLeftovers(buildId, arn, log);
-  const report = await removeLeftovers(buildId, leftovers, status === 'SUCCEEDED', failures, log);
+  const succeeded = status === 'SUCCEEDED';
+  const report = await removeLeftovers(buildId, leftovers, succeeded, failures, log);
+  const input = inputOf(execution);
+  const [releasedName = null] = succeeded ? [] : await failures.settle([releaseBuildName(buildId, input)]);
+  const [deletedSecret = null] = await failures.settle([deleteSecretOf(input)]);
+  report.releasedName = releasedName;
+  report.deletedSecret = deletedSecret;
   log.info({ ...report, failures: failures.count }, 'clean-up done');
   failures.throwIfAny(buildId, log);
   return report;
 }
 
 function emptyReport(buildId: string): CleanUpReport {
-  return { buildId, releasedHosts: [], deletedVolumes: [], deregisteredImages: [], deletedSnapshots: [] };
+  return { buildId, releasedHosts: [], deletedVolumes: [], deregisteredImages: [], deletedSnapshots: [], releasedName: null, deletedSecret: null };
+}
+
+/** What clean-up reads of the execution's input: its name, target, owner and secret. */
+interface CleanUpInput {
+  amiName?: string;
+  target?: { region: string; accountId: string };
+  owned: boolean;
+  secretId?: string;
+}
+
+function inputOf(execution: DescribeExecutionOutput | undefined): CleanUpInput {
+  const input = parsed(execution?.input) ?? {};
+  const registerImage = input.registerImage as { Name?: unknown } | undefined;
+  const target = input.target as { region?: unknown; accountId?: unknown } | undefined;
+  return {
+    amiName: typeof registerImage?.Name === 'string' ? registerImage.Name : undefined,
+    target: typeof target?.region === 'string' && typeof target.accountId === 'string' ? { region: target.region, accountId: target.accountId } : undefined,
+    // Builds the API started (with an owner) claimed their name; others (tests driving the
+    // workflow directly) did not.
+    owned: typeof input.owner === 'object' && input.owner !== null,
+    secretId: typeof (input.secret as { id?: unknown } | null | undefined)?.id === 'string' ? (input.secret as { id: string }).id : undefined,
+  };
+}
+
+/** The ami_name released, or null when the build held no claim (any more). */
+async function releaseBuildName(buildId: string, input: CleanUpInput): Promise<string | null> {
+  if (!input.owned || input.amiName === undefined || input.target === undefined) return null;
+  const target = { bucket: artifactsBucket(), ...input.target, amiName: input.amiName };
+  return (await releaseName(s3(), target, buildId)) ? input.amiName : null;
+}
+
+async function deleteSecretOf(input: CleanUpInput): Promise<string | null> {
+  if (input.secretId === undefined) return null;
+  return (await deleteBuildSecret(secretsManager(), input.secretId)) ? input.secretId : null;
 }
 
 /** Only this factory's builds, and only once they no longer run: a redriven execution needs its resources. */
-async function whetherToClean(detail: ExecutionStatusChange): Promise<{ arn: string; status: string; skipped?: string }> {
+async function whetherToClean(
+  detail: ExecutionStatusChange,
+): Promise<{ arn: string; status: string; execution?: DescribeExecutionOutput; skipped?: string }> {
   const machine = stateMachine();
   const arn = detail.executionArn || executionArn(machine, detail.name);
   if (detail.stateMachineArn !== machine.arn || !isBuildId(detail.name)) return { arn, status: detail.status, skipped: 'not a build of this factory' };
-  const status = await currentStatus(arn, detail.status);
-  if (status === 'RUNNING' || status === 'PENDING_REDRIVE') return { arn, status, skipped: `the build is ${status}` };
-  return { arn, status };
+  const execution = await currentExecution(arn);
+  const status = execution?.status ?? detail.status;
+  if (status === 'RUNNING' || status === 'PENDING_REDRIVE') return { arn, status, execution, skipped: `the build is ${status}` };
+  return { arn, status, execution };
 }
 
-/** The execution's status now; the event's when the execution is no longer known. */
-async function currentStatus(arn: string, fallback: string): Promise<string> {
+/** The execution as it is now (its status, and its input); undefined when it is no longer known. */
+async function currentExecution(arn: string): Promise<DescribeExecutionOutput | undefined> {
   try {
-    return (await sfn().send(new DescribeExecutionCommand({ executionArn: arn }))).status ?? fallback;
+    return await sfn().send(new DescribeExecutionCommand({ executionArn: arn }));
   } catch (error) {
-    if (isAwsError(error, 'ExecutionDoesNotExist')) return fallback;
+    if (isAwsError(error, 'ExecutionDoesNotExist')) return undefined;
     throw error;
   }
 }

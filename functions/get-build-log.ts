@@ -1,11 +1,13 @@
 /**
  * GET /builds/{id}/log: the provisioning log the worker uploads to `logs/<buildId>.log`.
  * A log larger than a Lambda response can carry is answered with its end, where the
- * failure usually is, and says so in a header.
+ * failure usually is, and says so in a header. Only for the caller's team (or an admin):
+ * another team's build is answered 404.
  */
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { callerOf } from './lib/access.ts';
 import { isAwsError, s3, sfn } from './lib/aws.ts';
-import { describeBuild } from './lib/builds.ts';
+import { describeVisibleBuild } from './lib/build-owners.ts';
 import { artifactsBucket, stateMachine } from './lib/config.ts';
 import { logKey } from '../contract/bundle.ts';
 import { httpHandler, pathParameter, ProblemError } from './lib/http.ts';
@@ -17,7 +19,7 @@ export const handler = httpHandler(async (event) => {
   const machine = stateMachine();
   const bucket = artifactsBucket();
   const buildId = pathParameter(event, 'id');
-  const execution = await describeBuild(sfn(), machine, buildId);
+  const execution = await describeVisibleBuild(sfn(), machine, buildId, callerOf(event));
   const Key = logKey(buildId);
   let size: number;
   try {

@@ -8,24 +8,37 @@
  * hash. So a retry finds the bundle, compares hashes (422 if the body changed), and finds
  * the execution; a conditional write of the bundle and StartExecution's refusal of a
  * second execution of the same name settle two retries that race.
+ *
+ * Many teams share the factory: the build belongs to the caller's team (functions/lib/access.ts),
+ * claims ami_name atomically (name-claims.ts), keeps its sensitive values in a secret of its
+ * own (build-secret.ts), and may run host-side commands only with the configuration's grant
+ * (request-policy.ts). What a submit made before failing (the name claim, the secret, the
+ * owner marker) is removed again, so a refused or failed submit leaves nothing behind.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { BuildAccepted } from '../contract/api.ts';
 import type { BuildBundle, BuildGrants, StoredBuild } from '../contract/bundle.ts';
+import type { ExistingImage } from '../contract/execution.ts';
 import { loadBundle } from '../model/bundle.ts';
 import { maskSensitive, TemplateValidationError, type BuildRequest } from '../model/index.ts';
-import { ec2, isAwsError, s3, sfn } from './lib/aws.ts';
+import { callerOf, mayRunHostCommands, ownerFor } from './lib/access.ts';
+import { ec2, isAwsError, s3, secretsManager, sfn } from './lib/aws.ts';
 import { IDEMPOTENCY_KEY_PATTERN, idempotentBuildId, newBuildId } from './lib/build-id.ts';
+import { deleteOwnerMarker, ownerMarkerKey, writeOwnerMarker } from './lib/build-owners.ts';
+import { buildSecretName, createBuildSecret, deleteBuildSecret, splitSecrets } from './lib/build-secret.ts';
 import { describeBuild, executionArn } from './lib/builds.ts';
-import { artifactsBucket, maxBodyBytes, pollingConfig, stateMachine, timeoutsConfig, type StateMachine } from './lib/config.ts';
+import { artifactsBucket, buildSecretsPrefix, maxBodyBytes, pollingConfig, stateMachine, timeoutsConfig, type StateMachine } from './lib/config.ts';
 import { bundleKey } from '../contract/bundle.ts';
 import { bodyBytes, callerIdentity, header, httpHandler, json, ProblemError } from './lib/http.ts';
+import type { Logger } from './lib/log.ts';
+import { claimName, inFlight, releaseName, type HolderVerdict, type NameClaim } from './lib/name-claims.ts';
 import { planBuild } from './lib/planner.ts';
+import { hostCommandUses, publishedSensitiveValues, refuseIfAny } from './lib/request-policy.ts';
 import { findExistingImage, resolveSourceImage } from './lib/source-image.ts';
 import { parseSubmitBody } from './lib/submit-request.ts';
 
@@ -96,8 +109,9 @@ async function validate(bundle: BuildBundle): Promise<BuildRequest> {
  * Stores the build (its bundle and grants) before the workflow starts, so a running build
  * can always fetch it.
  * Keyed requests write only if absent: a racing retry must not replace the first body.
+ * Returns whether this request wrote it.
  */
-async function storeBuild(bucket: string, buildId: string, build: StoredBuild, hash: string, keyed: boolean): Promise<void> {
+async function storeBuild(bucket: string, buildId: string, build: StoredBuild, hash: string, keyed: boolean): Promise<boolean> {
   try {
     await s3().send(
       new PutObjectCommand({
@@ -109,15 +123,61 @@ async function storeBuild(bucket: string, buildId: string, build: StoredBuild, h
         ...(keyed ? { IfNoneMatch: '*' } : {}),
       }),
     );
+    return true;
   } catch (error) {
     if (!keyed || !isAwsError(error, 'PreconditionFailed', 'ConditionalRequestConflict')) throw error;
     if ((await storedHash(bucket, buildId)) !== hash) throw keyReused();
+    return false;
+  }
+}
+
+/**
+ * Whether another build's claim on ami_name still stands. A running build keeps it, and so
+ * does one whose submit is still at work (claimed, not started yet). A build that is over
+ * keeps it only through its image: when no image has the name, the claim is
+ * stale (a failed build whose clean-up has not run yet); when one has, this request passed
+ * findExistingImage, so it replaces that image with force_deregister for the same team.
+ */
+function judgeHolder(machine: StateMachine, existingImage: ExistingImage | null): (holder: NameClaim) => Promise<HolderVerdict> {
+  return async (holder) => {
+    let status: string | undefined;
+    try {
+      status = (await describeBuild(sfn(), machine, holder.buildId)).status;
+    } catch (error) {
+      if (!(error instanceof ProblemError && error.status === 404)) throw error;
+    }
+    if (status === 'RUNNING' || status === 'PENDING_REDRIVE') return 'running';
+    // Not started yet: the submit that claimed the name may be about to start it.
+    if (status === undefined && inFlight(holder)) return 'running';
+    return existingImage === null ? 'stale' : 'replaceable';
+  };
+}
+
+/** What a submit made, undone newest first when a later step fails. */
+class Undo {
+  readonly #steps: { what: string; run: () => Promise<unknown> }[] = [];
+
+  add(what: string, run: () => Promise<unknown>): void {
+    this.#steps.unshift({ what, run });
+  }
+
+  /** Best effort: one failed step does not keep the others from running. */
+  async run(log: Logger): Promise<void> {
+    for (const step of this.#steps) {
+      try {
+        await step.run();
+      } catch (error) {
+        log.error({ err: error }, `a failed submit could not remove ${step.what}`);
+      }
+    }
   }
 }
 
 export const handler = httpHandler(async (event, log) => {
   const machine = stateMachine();
   const bucket = artifactsBucket();
+  const caller = callerOf(event);
+  const owner = ownerFor(caller);
   const request = parseSubmitBody(bodyBytes(event), maxBodyBytes());
 
   const key = header(event, 'Idempotency-Key');
@@ -138,8 +198,13 @@ export const handler = httpHandler(async (event, log) => {
 
   const buildRequest = await validate(request.bundle);
   const builderPath = Array.isArray(request.bundle.template.builders) ? 'builders[0]' : '';
+  const grants: BuildGrants = { hostCommands: mayRunHostCommands(caller) };
+  refuseIfAny(publishedSensitiveValues(buildRequest, builderPath), grants.hostCommands ? [] : hostCommandUses(buildRequest, builderPath));
   const source = await resolveSourceImage(ec2(), buildRequest.builder, builderPath);
-  const existingImage = await findExistingImage(ec2(), buildRequest.builder, builderPath);
+  const existingImage = await findExistingImage(ec2(), buildRequest.builder, builderPath, owner.team);
+  const { bundle: storedBundle, secretValues } = splitSecrets(request.bundle, buildRequest);
+  const secretVariables = Object.keys(secretValues);
+  const secretId = secretVariables.length === 0 ? null : buildSecretName(buildSecretsPrefix(), buildId);
   const input = planBuild(buildRequest, source, {
     buildId,
     target: { region: machine.region, accountId: machine.accountId },
@@ -147,19 +212,42 @@ export const handler = httpHandler(async (event, log) => {
     timeouts: timeoutsConfig(),
     existingImage,
     builderPath,
+    owner,
+    secret: secretId === null ? null : { id: secretId, instanceArnPrefix: `arn:${machine.partition}:ec2:${machine.region}:${machine.accountId}:instance/` },
   });
 
-  const grants: BuildGrants = { hostCommands: false };
-  await storeBuild(bucket, buildId, { bundle: request.bundle, grants }, request.hash, key !== undefined);
+  const keyed = key !== undefined;
+  const undo = new Undo();
+  const marker = ownerMarkerKey(owner.team, buildId, new Date());
   try {
+    const name = { bucket, accountId: machine.accountId, region: machine.region, amiName: buildRequest.builder.ami_name };
+    const claim = await claimName(s3(), name, { buildId, team: owner.team }, judgeHolder(machine, existingImage), builderPath);
+    if (claim.written) undo.add(`the claim on ami_name "${name.amiName}"`, () => releaseName(s3(), name, buildId));
+    if (secretId !== null) {
+      const secret = await createBuildSecret(secretsManager(), secretId, secretValues, { buildId, owner });
+      if (secret.created) undo.add(`the secret ${secretId}`, () => deleteBuildSecret(secretsManager(), secretId));
+    }
+    const stored = await storeBuild(bucket, buildId, { bundle: storedBundle, grants, secretId, secretVariables }, request.hash, keyed);
+    // A keyed request's bundle is its retry's record; another attempt may be using it.
+    if (stored && !keyed) undo.add('the stored build', () => s3().send(new DeleteObjectCommand({ Bucket: bucket, Key: bundleKey(buildId) })));
+    await writeOwnerMarker(s3(), bucket, marker, owner);
+    undo.add('the owner marker', () => deleteOwnerMarker(s3(), bucket, marker));
     await sfn().send(new StartExecutionCommand({ stateMachineArn: machine.arn, name: buildId, input: JSON.stringify(input) }));
   } catch (error) {
-    // Only a keyed request reuses a name: a retry that raced this one started the build.
-    if (key === undefined || !isAwsError(error, 'ExecutionAlreadyExists')) throw error;
-    const execution = await describeBuild(sfn(), machine, buildId);
-    buildLog.info({ executionArn: executionArn(machine, buildId) }, 'idempotent replay (execution already started)');
-    return accepted(buildId, execution.status ?? 'RUNNING', true);
+    // Only a keyed request reuses a name: a retry that raced this one started the build,
+    // with its own claim, secret and marker; only this attempt's marker is one too many.
+    if (keyed && isAwsError(error, 'ExecutionAlreadyExists')) {
+      await deleteOwnerMarker(s3(), bucket, marker);
+      const execution = await describeBuild(sfn(), machine, buildId);
+      buildLog.info({ executionArn: executionArn(machine, buildId) }, 'idempotent replay (execution already started)');
+      return accepted(buildId, execution.status ?? 'RUNNING', true);
+    }
+    await undo.run(buildLog);
+    throw error;
   }
-  buildLog.info({ amiName: maskSensitive(input.registerImage.Name ?? '', buildRequest.sensitive_values), sourceImage: source?.ImageId ?? 'from_scratch' }, 'build started');
+  buildLog.info(
+    { amiName: maskSensitive(input.registerImage.Name ?? '', buildRequest.sensitive_values), sourceImage: source?.ImageId ?? 'from_scratch', team: owner.team, principal: owner.principal },
+    'build started',
+  );
   return accepted(buildId, 'RUNNING', false);
 });

@@ -3,13 +3,19 @@
  * the API Gateway (REST) proxy event the deployed API would deliver. Routes come from the
  * same OpenAPI document that describes the deployed API (functions/openapi.yaml): an
  * operation `submitBuild` is served by functions/submit-build.ts.
+ *
+ * Like API Gateway with IAM authorisation, it answers 403 to a request that is not signed
+ * with SigV4 by a caller it knows (request-signature.ts), and the handlers see the signer
+ * as the caller.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { parse } from 'yaml';
+import { LOCAL_CREDENTIALS } from './moto-server.ts';
 import { repoRoot } from './paths.ts';
+import { checkSignature, type LocalCaller } from './request-signature.ts';
 
 type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
@@ -46,12 +52,33 @@ async function bodyOf(request: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const LOCAL_CALLER = 'arn:aws:iam::123456789012:user/local';
+/** The caller a request signed with the local credentials acts as. */
+export const LOCAL_CALLER = 'arn:aws:iam::123456789012:user/local';
 
-function eventFor(route: Route, request: IncomingMessage, url: URL, match: RegExpExecArray, body: string): APIGatewayProxyEvent {
-  const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')]));
+const DEFAULT_CALLERS: ReadonlyMap<string, LocalCaller> = new Map([
+  [LOCAL_CREDENTIALS.accessKeyId, { secretAccessKey: LOCAL_CREDENTIALS.secretAccessKey, principalArn: LOCAL_CALLER }],
+]);
+
+function headersOf(request: IncomingMessage): Record<string, string> {
+  return Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')]));
+}
+
+/** A path parameter as API Gateway passes it: decoded; undefined for a malformed escape. */
+function decodedParameter(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+function eventFor(
+  route: Route,
+  request: { url: URL; headers: Record<string, string>; body: string; pathParameters: Record<string, string> },
+  caller: { accessKeyId: string; principalArn: string },
+): APIGatewayProxyEvent {
+  const { url, headers, body, pathParameters } = request;
   const query = Object.fromEntries(url.searchParams);
-  const pathParameters = Object.fromEntries(route.parameterNames.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]));
   return {
     resource: route.resource,
     path: url.pathname,
@@ -77,10 +104,10 @@ function eventFor(route: Route, request: IncomingMessage, url: URL, match: RegEx
       resourceId: 'local',
       resourcePath: route.resource,
       identity: {
-        accessKey: null, accountId: '123456789012', apiKey: null, apiKeyId: null, caller: LOCAL_CALLER,
+        accessKey: caller.accessKeyId, accountId: '123456789012', apiKey: null, apiKeyId: null, caller: caller.principalArn,
         clientCert: null, cognitoAuthenticationProvider: null, cognitoAuthenticationType: null,
         cognitoIdentityId: null, cognitoIdentityPoolId: null, principalOrgId: null, sourceIp: '127.0.0.1',
-        user: 'local', userAgent: headers['user-agent'] ?? null, userArn: LOCAL_CALLER,
+        user: caller.principalArn.split('/').pop() ?? null, userAgent: headers['user-agent'] ?? null, userArn: caller.principalArn,
       },
     },
   };
@@ -94,24 +121,54 @@ export interface LocalApi {
   close(): Promise<void>;
 }
 
-export async function startApiServer(port: number): Promise<LocalApi> {
+export interface ApiServerOptions {
+  /** The keys the API accepts, by access key id; by default the local credentials only. */
+  callers?: ReadonlyMap<string, LocalCaller>;
+}
+
+const problemAnswer = (status: number, error: string, message: string, headers: Record<string, string> = {}) =>
+  [status, { 'content-type': 'application/json', ...headers }, JSON.stringify({ error, message })] as const;
+
+export async function startApiServer(port: number, options: ApiServerOptions = {}): Promise<LocalApi> {
   const routes = await loadRoutes();
+  const callers = options.callers ?? DEFAULT_CALLERS;
   const server: Server = createServer((request, response) => {
+    const answer = (status: number, headers: Record<string, string>, body: string | Buffer): void => {
+      response.writeHead(status, headers).end(body);
+    };
     void (async () => {
-      const url = new URL(request.url ?? '/', 'http://local');
+      const url = new URL(request.url ?? '/', `http://${request.headers.host ?? 'local'}`);
       const candidates = routes.filter((r) => r.pattern.test(url.pathname));
       const route = candidates.find((r) => r.method === request.method);
       if (!route) {
-        const status = candidates.length > 0 ? 405 : 404;
-        response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: status === 405 ? 'MethodNotAllowed' : 'NotFound', message: `${request.method ?? ''} ${url.pathname}` }));
+        if (candidates.length === 0) {
+          answer(...problemAnswer(404, 'NotFound', `no route ${url.pathname}`));
+          return;
+        }
+        const allow = candidates.map((r) => r.method).join(', ');
+        answer(...problemAnswer(405, 'MethodNotAllowed', `${request.method ?? ''} is not allowed on ${url.pathname}; allowed: ${allow}`, { allow }));
         return;
       }
       const match = route.pattern.exec(url.pathname) as RegExpExecArray;
-      const result = await route.handler(eventFor(route, request, url, match, await bodyOf(request)), lambdaContext(route.resource));
-      const body = result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
-      response.writeHead(result.statusCode, result.headers as Record<string, string>).end(body);
+      const decoded = route.parameterNames.map((_, i) => decodedParameter(match[i + 1] ?? ''));
+      if (decoded.some((value) => value === undefined)) {
+        answer(...problemAnswer(400, 'InvalidPath', `the path ${url.pathname} has a malformed percent-encoding`));
+        return;
+      }
+      const headers = headersOf(request);
+      const body = await bodyOf(request);
+      const signature = await checkSignature({ method: route.method, url, headers, body }, callers);
+      // API Gateway's own answer to an unsigned or mis-signed request: 403 with a message.
+      if (!signature.ok) {
+        answer(403, { 'content-type': 'application/json' }, JSON.stringify({ message: signature.reason }));
+        return;
+      }
+      const pathParameters = Object.fromEntries(route.parameterNames.map((name, i) => [name, decoded[i] ?? '']));
+      const event = eventFor(route, { url, headers, body, pathParameters }, { accessKeyId: signature.accessKeyId, principalArn: signature.caller.principalArn });
+      const result = await route.handler(event, lambdaContext(route.resource));
+      answer(result.statusCode, result.headers as Record<string, string>, result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
     })().catch((error: unknown) => {
-      response.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'InternalError', message: String(error) }));
+      answer(...problemAnswer(500, 'InternalError', String(error)));
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -18,7 +18,8 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nothing listens on now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -79,11 +80,10 @@ export async function startMotoServer(options: { port?: number } = {}): Promise<
   };
 }
 
-/** Client settings for the local AWS: fixed test credentials that moto accepts. */
+/** The local factory's fixed test credentials: moto accepts them, and so does the local API. */
+export const LOCAL_CREDENTIALS: Readonly<{ accessKeyId: string; secretAccessKey: string }> = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+
+/** Client settings for the local AWS. */
 export function localAwsClientConfig(endpoint: string, region = 'us-east-1') {
-  return {
-    endpoint,
-    region,
-    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
-  };
+  return { endpoint, region, credentials: { ...LOCAL_CREDENTIALS } };
 }

@@ -27,7 +27,9 @@ export const DEFAULT_CHROOT_MOUNTS: readonly ChrootMount[] = [
   ['devpts', 'devpts', '/dev/pts'],
   ['binfmt_misc', 'binfmt_misc', '/proc/sys/fs/binfmt_misc'],
 ];
-export const DEFAULT_MOUNT_PATH = '/mnt/packer-amazon-chroot-volumes/{{.Device}}';
+/** Packer's own mount directory, so operators find volumes where Packer users look. */
+export const DEFAULT_MOUNT_ROOT = '/mnt/packer-amazon-chroot-volumes';
+export const DEFAULT_MOUNT_PATH = `${DEFAULT_MOUNT_ROOT}/{{.Device}}`;
 export const DEFAULT_COMMAND_WRAPPER = '{{.Command}}';
 // Packer's AccessConfig default: the SDK's 3 retries trip over EC2 throttling.
 const DEFAULT_MAX_RETRIES = 10;
@@ -136,6 +138,7 @@ function withDefaults(value: Parsed<BuilderShape>, merged: {
     // resolv.conf lets the chroot resolve names; a from-scratch volume has nowhere to put it yet.
     copy_files: value.copy_files ?? (fromScratch ? [] : ['/etc/resolv.conf']),
     command_wrapper: value.command_wrapper ?? DEFAULT_COMMAND_WRAPPER,
+    sandbox: { ...value.sandbox, network: value.sandbox?.network ?? 'egress' },
     mount_path: value.mount_path ?? DEFAULT_MOUNT_PATH,
     mount_options: value.mount_options ?? [],
     mount_partition: value.mount_partition ?? '1',

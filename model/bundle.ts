@@ -5,17 +5,37 @@
  * parser over the same files, materialised in a directory of their own.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import { readdir, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { loadTemplateFile, parseTemplate } from './load.ts';
 import type { BuildRequest } from './types.ts';
 import type { BuildBundle } from '../contract/bundle.ts';
 
-async function filesUnder(path: string): Promise<string[]> {
+/** The files at or below `path`; a folder reached twice through links is walked once. */
+async function filesUnder(path: string, walked = new Set<string>()): Promise<string[]> {
   if (!(await stat(path)).isDirectory()) return [path];
+  const real = await realpath(path);
+  if (walked.has(real)) return [];
+  walked.add(real);
   const found: string[] = [];
-  for (const entry of await readdir(path)) found.push(...(await filesUnder(join(path, entry))));
+  for (const entry of await readdir(path)) found.push(...(await filesUnder(join(path, entry), walked)));
   return found;
+}
+
+/** A relative path that climbs out of its base (`..`, `../x`), or a path on another root. */
+const leavesFolder = (path: string): boolean => path === '..' || path.startsWith(`..${sep}`) || isAbsolute(path);
+
+/**
+ * Where a referenced file really is, refusing one outside the template's folder: by its
+ * path, and by where its symlinks lead, so a link to /etc cannot bundle /etc/shadow.
+ */
+async function insideTemplateDir(templateDir: string, file: string, what: string): Promise<string> {
+  const realDir = await realpath(templateDir);
+  const real = await realpath(file);
+  if (leavesFolder(relative(realDir, real)) || leavesFolder(relative(templateDir, file))) {
+    throw new Error(`${what}: ${file}${real === file ? '' : ` (a link to ${real})`} is outside the template's folder ${templateDir}; the factory receives only that folder`);
+  }
+  return relative(templateDir, file);
 }
 
 /**
@@ -35,11 +55,11 @@ export async function bundleTemplateFile(
   for (const provisioner of request.provisioners) {
     const paths = provisioner.type === 'shell' ? provisioner.scripts : provisioner.sources;
     for (const path of paths) {
+      const what = `provisioners[${provisioner.index}]`;
+      // The path itself first: a link to a folder outside is refused before it is walked.
+      await insideTemplateDir(templateDir, path, what);
       for (const file of await filesUnder(path)) {
-        const inTemplateDir = relative(templateDir, file);
-        if (inTemplateDir.startsWith('..')) {
-          throw new Error(`provisioners[${provisioner.index}]: ${file} is outside the template's folder ${templateDir}; the factory receives only that folder`);
-        }
+        const inTemplateDir = await insideTemplateDir(templateDir, file, what);
         files[inTemplateDir.split(sep).join('/')] = (await readFile(file)).toString('base64');
       }
     }

@@ -10,5 +10,5 @@ export { renderHostTemplate } from './template/host.ts';
 export { TemplateError } from './template/engine.ts';
 export { maskSensitive, maskSensitiveDeep, SENSITIVE_PLACEHOLDER } from './mask.ts';
 export { loadVarFile, parseVarFile } from './var-file.ts';
-export { DEFAULT_CHROOT_MOUNTS, DEFAULT_COMMAND_WRAPPER, DEFAULT_MOUNT_PATH } from './builder.ts';
+export { DEFAULT_CHROOT_MOUNTS, DEFAULT_COMMAND_WRAPPER, DEFAULT_MOUNT_PATH, DEFAULT_MOUNT_ROOT } from './builder.ts';
 export { DEFAULT_EXECUTE_COMMAND, DEFAULT_INLINE_SHEBANG, DEFAULT_REMOTE_FOLDER, SUPPORTED_PROVISIONERS } from './provisioners.ts';

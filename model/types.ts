@@ -40,6 +40,17 @@ export type VolumeType = 'standard' | 'io1' | 'io2' | 'gp2' | 'gp3' | 'sc1' | 's
  * `{{.Device}}`, `{{.MountPath}}` or `{{.Command}}`) stay unrendered strings here, with
  * every other template function already applied; see `renderHostTemplate`.
  */
+/**
+ * A template's wishes for its sandbox (the factory's own builder option): the host refuses
+ * limits above its maxima. `egress` is filtered outbound network; `none` is loopback only.
+ */
+export interface SandboxOptions {
+  memory_mb?: number;
+  max_processes?: number;
+  cpu_weight?: number;
+  network: 'egress' | 'none';
+}
+
 export interface AmazonChrootConfig {
   type: 'amazon-chroot';
   name: string;
@@ -91,6 +102,8 @@ export interface AmazonChrootConfig {
   copy_files: string[];
   /** Host template: `{{.Command}}`. */
   command_wrapper: string;
+  /** The sandbox every command of the build runs in; unset limits take the host's defaults. */
+  sandbox: SandboxOptions;
   /** Host template: `{{.Device}}`. Must resolve inside the host's mount root. */
   mount_path: string;
   mount_options: string[];

@@ -23,10 +23,15 @@ section "system packages"
 # Images: busybox-static, fdisk (sfdisk), e2fsprogs, util-linux (losetup, partx), mount.
 # A Debian root for tests: debootstrap with the archive keyring and wget. Processes: procps,
 # psmisc. The local AWS: python3-venv. kmod can load the loop module.
+# The sandbox every template command runs in: bubblewrap, libseccomp's Python bindings (to
+# compile its seccomp filter), iproute2 and nftables (each build's network namespace, NAT and
+# filter). The hostile-template tests compile a small static program: gcc, libc6-dev.
 packages=(
   busybox-static fdisk util-linux mount e2fsprogs
   debootstrap debian-archive-keyring ca-certificates wget
   procps psmisc python3 python3-venv git xz-utils kmod
+  bubblewrap python3-seccomp iproute2 nftables
+  gcc libc6-dev
 )
 # npm ci fetches the pinned Node.js (the "node" dev dependency); any npm can start it.
 command -v npm >/dev/null || packages+=(nodejs npm)
@@ -52,3 +57,12 @@ if [[ ! -x .cache/venv/bin/python ]]; then
 fi
 .cache/venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
 .cache/venv/bin/pip list --disable-pip-version-check 2>/dev/null | grep -Ei '^(moto|cfn-lint) '
+
+section "API fuzzer (schemathesis)"
+# A virtualenv of its own: its dependencies (jsonschema, werkzeug...) move at another pace
+# than moto's.
+if [[ ! -x .cache/schemathesis-venv/bin/python ]]; then
+  python3 -m venv .cache/schemathesis-venv
+fi
+.cache/schemathesis-venv/bin/pip install -q --disable-pip-version-check -r requirements-fuzz.txt
+.cache/schemathesis-venv/bin/schemathesis --version

@@ -111,6 +111,39 @@ export function ec2TaskVariants(name: string, action: string, options: Ec2Varian
   return states;
 }
 
+export interface SecretsTaskOptions {
+  comment?: string;
+  parameters: Record<string, unknown>;
+  next: string;
+}
+
+/**
+ * A call to one Secrets Manager action (aws-sdk integration), its answer discarded. Retried
+ * on any task failure: the calls it makes (tag, delete) are idempotent.
+ */
+export function secretsTask(action: string, options: SecretsTaskOptions): State {
+  return {
+    Type: 'Task',
+    ...withComment(options.comment),
+    Resource: `arn:aws:states:::aws-sdk:secretsmanager:${action}`,
+    Parameters: options.parameters,
+    ResultPath: null,
+    Retry: [{ ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
+    Catch: CATCH_ALL,
+    Next: options.next,
+  };
+}
+
+/** A Choice: on to `then` when the input has a non-null `path`, else to `otherwise`. */
+export function whenPresent(path: string, then: string, otherwise: string, comment: string): State {
+  return {
+    Type: 'Choice',
+    Comment: comment,
+    Choices: [{ And: [{ Variable: path, IsPresent: true }, { Variable: path, IsNull: false }], Next: then }],
+    Default: otherwise,
+  };
+}
+
 export interface SqsTaskOptions {
   comment?: string;
   queueUrl: string;

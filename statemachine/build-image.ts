@@ -17,11 +17,13 @@ import {
   pollStart,
   pollUntil,
   raise,
+  secretsTask,
   sendToWorker,
+  whenPresent,
   type States,
 } from './asl.ts';
 import { renderJson } from './render-json.ts';
-import { BUILD_ID_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
+import { BUILD_ID_TAG, INSTANCE_ARN_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 
 const MAX_ATTEMPTS = '$.polling.maxAttempts';
 
@@ -39,6 +41,21 @@ const claim: States = {
       'deviceName.$': '$.deviceName',
     },
     resultPath: '$.host',
+    next: 'Hand the secret to the host?',
+  }),
+  'Hand the secret to the host?': whenPresent(
+    '$.secret',
+    'Tag the secret for the host',
+    'Encrypt with a named key?',
+    'Only a build whose template has sensitive variables has a secret: their values, which the stored bundle does not hold.',
+  ),
+  'Tag the secret for the host': secretsTask('tagResource', {
+    comment:
+      'The worker role may read a build secret only when this tag is its own instance\'s ARN (ec2:SourceInstanceARN), so only the host that claimed the build can read it, and only from now on.',
+    parameters: {
+      'SecretId.$': '$.secret.id',
+      Tags: [{ Key: INSTANCE_ARN_TAG, 'Value.$': 'States.Format(\'{}{}\', $.secret.instanceArnPrefix, $.host.instanceId)' }],
+    },
     next: 'Encrypt with a named key?',
   }),
 };
@@ -146,6 +163,12 @@ const provision: States = {
     heartbeatSecondsPath: '$.timeouts.heartbeatSeconds',
     timeoutSecondsPath: '$.timeouts.provisionSeconds',
     resultPath: null,
+    next: 'Delete the secret?',
+  }),
+  'Delete the secret?': whenPresent('$.secret', 'Delete the secret', 'Detach volume', 'Provisioning was the secret\'s only use.'),
+  'Delete the secret': secretsTask('deleteSecret', {
+    comment: 'At once, without a recovery window: nothing reads it again. A build that fails before this has it deleted by the clean-up function.',
+    parameters: { 'SecretId.$': '$.secret.id', ForceDeleteWithoutRecovery: true },
     next: 'Detach volume',
   }),
 };

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { BuildAccepted, BuildDetails } from '../../contract/api.ts';
 import { bundleTemplateFile } from '../../model/bundle.ts';
-import { FactoryClient, LOCAL_FACTORY_ENDPOINT } from '../api-client.ts';
+import { buildPath, FactoryClient, LOCAL_FACTORY_ENDPOINT } from '../api-client.ts';
 import { collectVar, loadOrReport } from './shared-options.ts';
 
 interface Endpoint {
@@ -26,7 +26,7 @@ const client = (options: Endpoint): FactoryClient => new FactoryClient(options.e
 export async function followBuild(api: FactoryClient, buildId: string, intervalMs = 500): Promise<BuildDetails> {
   let shown = 0;
   for (;;) {
-    const build = await api.request<BuildDetails>('GET', `builds/${buildId}`);
+    const build = await api.request<BuildDetails>('GET', buildPath(buildId));
     const started = build.startedAt ? Date.parse(build.startedAt) : Date.now();
     for (const entry of build.timeline.slice(shown)) {
       const offset = ((Date.parse(entry.enteredAt) - started) / 1000).toFixed(1);
@@ -71,7 +71,7 @@ export function registerBuildCommands(program: Command): void {
   withEndpoint(
     program.command('status').description("a build's status, steps and images").argument('<build-id>').option('--json', 'print the API answer as it is'),
   ).action(async (buildId: string, options: Endpoint & { json?: boolean }) => {
-    const build = await client(options).request<BuildDetails>('GET', `builds/${buildId}`);
+    const build = await client(options).request<BuildDetails>('GET', buildPath(buildId));
     if (options.json) {
       process.stdout.write(`${JSON.stringify(build, null, 2)}\n`);
       return;
@@ -83,13 +83,13 @@ export function registerBuildCommands(program: Command): void {
 
   withEndpoint(program.command('log').description("a build's provisioning log").argument('<build-id>')).action(
     async (buildId: string, options: Endpoint) => {
-      process.stdout.write(await client(options).request<string>('GET', `builds/${buildId}/log`));
+      process.stdout.write(await client(options).request<string>('GET', buildPath(buildId, 'log')));
     },
   );
 
   withEndpoint(program.command('cancel').description('stop a build; the factory cleans up after it').argument('<build-id>')).action(
     async (buildId: string, options: Endpoint) => {
-      await client(options).request('DELETE', `builds/${buildId}`);
+      await client(options).request('DELETE', buildPath(buildId));
       process.stdout.write(`${buildId} cancelling\n`);
     },
   );

@@ -7,6 +7,7 @@
  */
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
@@ -44,6 +45,8 @@ function cached<T>(name: string, make: (config: ReturnType<typeof clientConfig>)
 export const ec2 = (): EC2Client => cached('ec2', ({ forcePathStyle: _, ...config }) => new EC2Client(config));
 export const s3 = (): S3Client => cached('s3', (config) => new S3Client(config));
 export const sfn = (): SFNClient => cached('sfn', ({ forcePathStyle: _, ...config }) => new SFNClient(config));
+export const secretsManager = (): SecretsManagerClient =>
+  cached('secretsmanager', ({ forcePathStyle: _, ...config }) => new SecretsManagerClient(config));
 export const sqs = (): SQSClient => cached('sqs', ({ forcePathStyle: _, ...config }) => new SQSClient(config));
 
 /** The SDK's error name (`ExecutionDoesNotExist`, `InvalidAMIID.NotFound`, ...), if any. */

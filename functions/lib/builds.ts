@@ -15,7 +15,7 @@ import { isAwsError } from './aws.ts';
 import { isBuildId } from './build-id.ts';
 import type { StateMachine } from './config.ts';
 import type { BuildDetails, BuildSummary, TimelineEntry } from '../../contract/api.ts';
-import { ExecutionOutputSchema, type BuiltImage } from '../../contract/execution.ts';
+import { BuildOwnerSchema, ExecutionOutputSchema, type BuildOwner, type BuiltImage } from '../../contract/execution.ts';
 import { ProblemError } from './http.ts';
 
 export function executionArn(machine: StateMachine, buildId: string): string {
@@ -77,12 +77,25 @@ function imagesOf(output: string | undefined): BuiltImage[] {
   }
 }
 
+/** The owner an execution's input records; null for a build from before owners. */
+export function ownerOf(execution: DescribeExecutionOutput): BuildOwner | null {
+  if (execution.input === undefined) return null;
+  try {
+    const parsed = BuildOwnerSchema.safeParse((JSON.parse(execution.input) as { owner?: unknown }).owner);
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A listed execution carries no input: its owner is known only from a DescribeExecution. */
 export function buildSummary(execution: ExecutionListItem | DescribeExecutionOutput): BuildSummary {
   return {
     buildId: execution.name ?? '',
     status: execution.status ?? 'UNKNOWN',
     startedAt: execution.startDate?.toISOString() ?? null,
     stoppedAt: execution.stopDate?.toISOString() ?? null,
+    owner: 'input' in execution ? ownerOf(execution) : null,
   };
 }
 

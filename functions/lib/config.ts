@@ -51,6 +51,7 @@ function integerEnv(name: string, fallback: number, min: number, max: number): n
 
 export interface StateMachine {
   arn: string;
+  partition: string;
   region: string;
   accountId: string;
   name: string;
@@ -63,13 +64,23 @@ export function stateMachine(): StateMachine {
   const arn = requiredEnv('STATE_MACHINE_ARN', 'the ARN of the build-image state machine');
   const match = STATE_MACHINE_ARN.exec(arn);
   if (!match) throw new ConfigError(`STATE_MACHINE_ARN is not a state machine ARN: "${arn}"`);
-  const [, , region, accountId, name] = match as unknown as [string, string, string, string, string];
-  return { arn, region, accountId, name };
+  const [, partition, region, accountId, name] = match as unknown as [string, string, string, string, string];
+  return { arn, partition, region, accountId, name };
 }
 
 /** Holds `bundles/<buildId>.json` (written on submit) and `logs/<buildId>.log` (by the worker). */
 export function artifactsBucket(): string {
   return requiredEnv('ARTIFACTS_BUCKET', 'the name of the artifacts bucket');
+}
+
+/**
+ * Each build with sensitive variables gets a Secrets Manager secret `<prefix><buildId>`
+ * (`<service>/<stage>/builds/`): the worker role may read only those tagged for its instance.
+ */
+export function buildSecretsPrefix(): string {
+  const prefix = requiredEnv('BUILD_SECRETS_PREFIX', 'the name prefix of the builds\' secrets, such as ami-factory/prod/builds/');
+  if (!/^[A-Za-z0-9/_+=.@-]+\/$/.test(prefix)) throw new ConfigError(`BUILD_SECRETS_PREFIX must be a secret name path ending in "/", got "${prefix}"`);
+  return prefix;
 }
 
 /** Host queues are `<prefix>-host-<instanceId>`, as the worker names them. */

@@ -19,11 +19,12 @@ import type {
   Tag,
   VolumeType,
 } from '@aws-sdk/client-ec2';
-import type { AmazonChrootConfig, BlockDeviceMapping, BuildRequest } from '../../model/index.ts';
-import { joinPath, type FieldError } from '../../contract/field-errors.ts';
+import { DEFAULT_MOUNT_ROOT, renderHostTemplate, type AmazonChrootConfig, type BlockDeviceMapping, type BuildRequest } from '../../model/index.ts';
+import { formatFieldErrors, joinPath, type FieldError } from '../../contract/field-errors.ts';
 import { bundleKey, logKey } from '../../contract/bundle.ts';
-import { BUILD_ID_TAG, type ExecutionInput, type ExistingImage, type Polling, type Timeouts } from '../../contract/execution.ts';
+import { BUILD_ID_TAG, TEAM_TAG, type BuildOwner, type BuildSecretRef, type ExecutionInput, type ExistingImage, type Polling, type Timeouts } from '../../contract/execution.ts';
 import { ProblemError } from './http.ts';
+import { posix } from 'node:path';
 
 export interface PlanOptions {
   buildId: string;
@@ -34,10 +35,16 @@ export interface PlanOptions {
   existingImage?: ExistingImage | null;
   /** Where the builder sits in the template, for error paths: "builders[0]", or "" for a lone builder. */
   builderPath?: string;
+  /** The hosts' mount root (their `mountRoot`); Packer's by default. */
+  mountRoot?: string;
+  /** Who asked for the build: every resource it makes is tagged with the team (TEAM_TAG). */
+  owner?: BuildOwner | null;
+  /** The build's secret (its sensitive variables' values), which the workflow hands to the host. */
+  secret?: BuildSecretRef | null;
 }
 
-/** EC2 allows 50 tags per resource; the factory's own tag takes one. */
-const MAX_USER_TAGS = 49;
+/** EC2 allows 50 tags per resource. */
+const MAX_TAGS = 50;
 
 /** Collects every planning problem, so a requester fixes them in one round, as with the model. */
 class Problems {
@@ -58,8 +65,26 @@ class Problems {
 
   throwIfAny(): void {
     if (this.list.length > 0) {
-      throw new ProblemError(400, 'InvalidBuildPlan', this.list.map((p) => `${p.path}: ${p.message}`).join('; '), this.list);
+      throw new ProblemError(400, 'InvalidBuildPlan', formatFieldErrors(this.list, { separator: '; ' }), this.list);
     }
+  }
+}
+
+/**
+ * The hosts mount every build below their mount root, and refuse a mount_path outside it;
+ * checked here too, with a device name such as a host would give, so the requester hears it
+ * at submit rather than from a failed build.
+ */
+function checkMountPath(mountPath: string, mountRoot: string, problems: Problems): void {
+  let rendered: string;
+  try {
+    rendered = posix.resolve(mountRoot, renderHostTemplate(mountPath, { Device: 'xvdf' }));
+  } catch (error) {
+    problems.add(problems.at('mount_path'), `cannot be rendered: ${error instanceof Error ? error.message : String(error)}`);
+    return;
+  }
+  if (!rendered.startsWith(`${posix.resolve(mountRoot)}/`)) {
+    problems.add(problems.at('mount_path'), `must lie inside the hosts' mount root ${mountRoot} (it renders to ${rendered})`);
   }
 }
 
@@ -75,13 +100,15 @@ function checkReserved(option: string, tags: Readonly<Record<string, string>>, p
   }
 }
 
-/** `option` is blamed when there are too many tags. */
-function tagList(option: string, tags: Readonly<Record<string, string>>, buildId: string, problems: Problems): Tag[] {
+/** `option` is blamed when there are too many tags; `factoryTags` are the factory's own. */
+function tagList(option: string, tags: Readonly<Record<string, string>>, factoryTags: readonly Tag[], problems: Problems): Tag[] {
   const entries = Object.entries(tags);
-  if (entries.length > MAX_USER_TAGS) {
-    problems.add(problems.at(option), `at most ${MAX_USER_TAGS} tags (got ${entries.length}): EC2 allows 50 and the factory adds ${BUILD_ID_TAG}`);
+  const allowed = MAX_TAGS - factoryTags.length;
+  if (entries.length > allowed) {
+    const names = factoryTags.map((tag) => tag.Key ?? '').join(' and ');
+    problems.add(problems.at(option), `at most ${allowed} tags (got ${entries.length}): EC2 allows ${MAX_TAGS} and the factory adds ${names}`);
   }
-  return [...entries.map(([Key, Value]) => ({ Key, Value })), { Key: BUILD_ID_TAG, Value: buildId }];
+  return [...entries.map(([Key, Value]) => ({ Key, Value })), ...factoryTags];
 }
 
 /** A template mapping in EC2's shape. */
@@ -250,6 +277,7 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
   if (builder.region !== undefined && builder.region !== options.target.region) {
     problems.add(problems.at('region'), `the factory builds in ${options.target.region}; region must be that or unset (got ${builder.region})`);
   }
+  checkMountPath(builder.mount_path, options.mountRoot ?? DEFAULT_MOUNT_ROOT, problems);
   const rootDeviceName = builder.root_device_name ?? source?.RootDeviceName;
   if (rootDeviceName === undefined) {
     problems.add(problems.at('root_device_name'), 'root_device_name is required: the source image does not name its root device');
@@ -264,10 +292,12 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
   checkReserved('tags', builder.tags, problems);
   checkReserved('snapshot_tags', builder.snapshot_tags, problems);
   checkReserved('root_volume_tags', builder.root_volume_tags, problems);
-  const volumeTags = tagList('root_volume_tags', builder.root_volume_tags, buildId, problems);
+  const owner = options.owner ?? null;
+  const factoryTags: Tag[] = [{ Key: BUILD_ID_TAG, Value: buildId }, ...(owner === null ? [] : [{ Key: TEAM_TAG, Value: owner.team }])];
+  const volumeTags = tagList('root_volume_tags', builder.root_volume_tags, factoryTags, problems);
   // As Packer: the image's tags go on its snapshot too, snapshot_tags added or overriding.
-  const snapshotTags = tagList('snapshot_tags', { ...builder.tags, ...builder.snapshot_tags }, buildId, problems);
-  const imageTags = tagList('tags', builder.tags, buildId, problems);
+  const snapshotTags = tagList('snapshot_tags', { ...builder.tags, ...builder.snapshot_tags }, factoryTags, problems);
+  const imageTags = tagList('tags', builder.tags, factoryTags, problems);
   problems.throwIfAny();
 
   return {
@@ -300,6 +330,8 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
     existingImage: options.existingImage ?? null,
     polling: pollingFor(builder, options.polling),
     timeouts: options.timeouts,
+    owner,
+    secret: options.secret ?? null,
   };
 }
 

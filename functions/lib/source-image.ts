@@ -7,7 +7,7 @@ import { DescribeImagesCommand, type EC2Client, type Filter, type Image } from '
 import type { AmazonChrootConfig } from '../../model/index.ts';
 import { joinPath } from '../../contract/field-errors.ts';
 import { isAwsError } from './aws.ts';
-import type { ExistingImage } from '../../contract/execution.ts';
+import { TEAM_TAG, type ExistingImage } from '../../contract/execution.ts';
 import { ProblemError } from './http.ts';
 
 async function describeAll(ec2: EC2Client, input: { Owners?: string[]; Filters?: Filter[]; IncludeDeprecated?: boolean }): Promise<Image[]> {
@@ -87,15 +87,22 @@ function checkEbsRoot(image: Image, path: string): void {
 /**
  * The image already holding ami_name in the target account. Without force_deregister that
  * is a 409 naming it; with it, the workflow deregisters it first (and deletes its snapshots
- * with force_delete_snapshot).
+ * with force_delete_snapshot), but only an image a build of the caller's own team made: its
+ * `ami-factory:team` tag is the team (403 otherwise, also for an image the factory did not make).
  */
-export async function findExistingImage(ec2: EC2Client, builder: AmazonChrootConfig, builderPath: string): Promise<ExistingImage | null> {
+export async function findExistingImage(ec2: EC2Client, builder: AmazonChrootConfig, builderPath: string, team: string): Promise<ExistingImage | null> {
   const images = await describeAll(ec2, { Owners: ['self'], Filters: [{ Name: 'name', Values: [builder.ami_name] }] });
   const existing = images.find((image) => image.Name === builder.ami_name);
   if (existing?.ImageId === undefined) return null;
+  const path = joinPath(builderPath, 'ami_name');
   if (!builder.force_deregister) {
     const message = `an image named "${builder.ami_name}" already exists: ${existing.ImageId}; choose another ami_name or set force_deregister`;
-    throw new ProblemError(409, 'ImageNameExists', message, [{ path: joinPath(builderPath, 'ami_name'), message }]);
+    throw new ProblemError(409, 'ImageNameExists', message, [{ path, message }]);
+  }
+  const imageTeam = existing.Tags?.find((tag) => tag.Key === TEAM_TAG)?.Value;
+  if (imageTeam !== team) {
+    const message = `force_deregister may replace only an image a build of your team (${team}) made; the image named "${builder.ami_name}" (${existing.ImageId}) was not`;
+    throw new ProblemError(403, 'ImageOfAnotherTeam', message, [{ path: joinPath(builderPath, 'force_deregister'), message }]);
   }
   const snapshotIds = builder.force_delete_snapshot
     ? (existing.BlockDeviceMappings ?? []).flatMap((mapping) => (mapping.Ebs?.SnapshotId ? [mapping.Ebs.SnapshotId] : []))

@@ -14,6 +14,26 @@ export interface SubmitRequest {
   hash: string;
 }
 
+/**
+ * How deep a body may nest. A Packer template nests a handful of levels; the limit keeps
+ * the recursive steps after parsing (validation, hashing, rendering) within the stack.
+ */
+export const MAX_BODY_DEPTH = 64;
+
+/** The depth of a parsed JSON value, counted without recursion: a hostile body may nest thousands deep. */
+function depthOf(root: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[root, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [value, depth] = next;
+    if (value === null || typeof value !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > MAX_BODY_DEPTH) return deepest;
+    for (const item of Object.values(value)) pending.push([item, depth + 1]);
+  }
+  return deepest;
+}
+
 /** JSON with sorted keys, so whitespace and key order do not make two requests differ. */
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -34,6 +54,11 @@ export function parseSubmitBody(body: Buffer, maxBytes: number): SubmitRequest {
     json = JSON.parse(body.toString('utf8'));
   } catch (error) {
     throw new ProblemError(400, 'InvalidJson', `the request body is not JSON: ${(error as Error).message}`);
+  }
+  if (depthOf(json) > MAX_BODY_DEPTH) {
+    throw new ProblemError(400, 'InvalidRequest', `the request body nests deeper than ${MAX_BODY_DEPTH} levels of objects and arrays`, [
+      { path: '', message: `nests deeper than ${MAX_BODY_DEPTH} levels of objects and arrays` },
+    ]);
   }
   const parsed = SubmitBodySchema.safeParse(json);
   if (!parsed.success) {

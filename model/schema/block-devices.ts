@@ -8,6 +8,7 @@ import type { Issues } from '../errors.ts';
 import { joinPath } from '../../contract/field-errors.ts';
 import { kmsKey, snapshotId } from './aws.ts';
 import { boolean, integer, matching, options, string } from './coerce.ts';
+import { volumeSizeProblem } from './volume-sizes.ts';
 
 export const VOLUME_TYPES = ['standard', 'io1', 'io2', 'gp2', 'gp3', 'sc1', 'st1'] as const;
 
@@ -46,6 +47,8 @@ function checkMapping(mapping: ParsedBlockDeviceMapping, path: string, issues: I
   if (!mapping.device_name) {
     issues.add(at('device_name'), 'device_name must be specified for every block device mapping');
   }
+  const sizeProblem = mapping.volume_size === undefined ? undefined : volumeSizeProblem(mapping.volume_size, type);
+  if (sizeProblem !== undefined) issues.add(at('volume_size'), `volume_size ${sizeProblem}`);
   if (mapping.kms_key_id !== undefined && mapping.encrypted === false) {
     issues.add(at('kms_key_id'), 'a kms_key_id needs "encrypted": true');
   }

@@ -105,6 +105,14 @@ export const builderShape = {
   ami_block_device_mappings: z.array(blockDeviceMapping(), { error: 'must be a list of block device mappings' }),
   chroot_mounts: z.array(chrootMount(), { error: 'must be a list of [fstype, source, mountpoint] lists' }),
   command_wrapper: string(),
+  // The factory's own option: limits and network of the sandbox every command runs in. The
+  // host caps each limit at its configured maximum (worker config `sandbox.maxima`).
+  sandbox: options({
+    memory_mb: integer({ min: 64 }).optional(),
+    max_processes: integer({ min: 16 }).optional(),
+    cpu_weight: integer({ min: 1, max: 10000 }).optional(),
+    network: oneOf(['egress', 'none']).optional(),
+  }),
   copy_files: stringList(containedAbsolutePath('a copy_files entry')),
   device_path: devicePath(),
   nvme_device_path: devicePath(),

@@ -8,6 +8,7 @@ import type { Issues } from '../errors.ts';
 import { joinPath } from '../../contract/field-errors.ts';
 import type { ParsedOptions } from './fields.ts';
 import type { BuilderShape } from './builder.ts';
+import { volumeSizeProblem } from './volume-sizes.ts';
 
 export interface BuilderView extends ParsedOptions<BuilderShape> {
   pathOf: (option: string) => string;
@@ -192,10 +193,19 @@ const skipBuildRegionNeedsCopies: Rule = (view, issues) => {
   }
 };
 
+/** The root volume's size against EBS's limits for its type (gp2 when the type is unset, as EC2). */
+const rootVolumeSize: Rule = (view, issues) => {
+  if (!valid(view, 'root_volume_size', 'root_volume_type')) return;
+  const size = view.value.root_volume_size;
+  if (size === undefined) return;
+  const problem = volumeSizeProblem(size, view.value.root_volume_type);
+  if (problem !== undefined) issues.add(view.pathOf('root_volume_size'), `root_volume_size ${problem}`);
+};
+
 const RULES: readonly Rule[] = [
   amiNameRequired, source, rootDeviceMapped, sourceFilterOwners, enhancedNetworkingNeedsHvm, encryptionKeys,
   regionKeysMatchRegions, sharingNeedsCustomerKeys, encryptedIsNotPublic, forceDeleteSnapshotNeedsDeregister,
-  bootModeFeatures, skipBuildRegionNeedsCopies,
+  bootModeFeatures, skipBuildRegionNeedsCopies, rootVolumeSize,
 ];
 
 export function checkBuilderRules(view: BuilderView, issues: Issues): void {

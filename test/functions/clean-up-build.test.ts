@@ -151,6 +151,8 @@ describe('clean-up-build', () => {
       deletedVolumes: [volumeId],
       deregisteredImages: [imageId],
       deletedSnapshots: [snapshot.SnapshotId],
+      releasedName: null,
+      deletedSecret: null,
     });
     expect(await releaseMessages()).toEqual([{ task: 'release', buildId }]);
     expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [], images: [] });
@@ -183,6 +185,8 @@ describe('clean-up-build', () => {
       deletedVolumes: [leftover],
       deregisteredImages: [],
       deletedSnapshots: [stray.SnapshotId],
+      releasedName: null,
+      deletedSecret: null,
     });
     expect(await releaseMessages()).toEqual([{ task: 'release', buildId }]);
     expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [imageSnapshot], images: [imageId] });

@@ -229,3 +229,19 @@ describe('from_scratch', () => {
     });
   });
 });
+
+describe('mount_path at submit', () => {
+  // A path with ".." segments is the model's to refuse, before planning.
+  it.each(['/etc', '/mnt/packer-amazon-chroot-volumes', '/var/lib/{{.Device}}', '/mnt/packer-amazon-chroot-volumes-other/x'])(
+    'refuses %s: it is not inside the hosts\' mount root',
+    (mountPath) => {
+      const problems = problemsOf(() => plan({ mount_path: mountPath }));
+      expect(problems).toContainEqual({ path: 'builders[0].mount_path', message: expect.stringContaining("must lie inside the hosts' mount root") as unknown });
+    },
+  );
+
+  it('accepts a path below the mount root, and one below the deployment\'s own root', () => {
+    expect(() => plan({ mount_path: '/mnt/packer-amazon-chroot-volumes/builds/{{.Device}}' })).not.toThrow();
+    expect(() => plan({ mount_path: '/srv/chroots/{{.Device}}' }, SOURCE, { mountRoot: '/srv/chroots' })).not.toThrow();
+  });
+});

@@ -2,7 +2,7 @@
  * POST /builds against a real moto server: every refusal, the planned execution input, and
  * Idempotency-Key retries.
  */
-import { DescribeImagesCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, DescribeImagesCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { BUILD_ID_PATTERN } from '../../functions/lib/build-id.ts';
 import { DEFAULT_TIMEOUTS } from '../../functions/lib/config.ts';
 import type { ExecutionInput } from '../../contract/execution.ts';
 import {
-  ACCOUNT_ID, bundle, call, REGION, startLocalAws, submitEvent, type LocalAws,
+  ACCOUNT_ID, bundle, CALLER, call, REGION, startLocalAws, submitEvent, type LocalAws,
 } from './support.ts';
 import { FINISHING_WORKFLOW } from './stand-in-workflows.ts';
 
@@ -69,10 +69,16 @@ describe('POST /builds accepts a build', () => {
     expect(answer.body.status).toBe('RUNNING');
 
     const stored = await aws.s3.send(new GetObjectCommand({ Bucket: aws.resources.artifactsBucket, Key: `bundles/${buildId}.json` }));
-    expect(JSON.parse(await stored.Body?.transformToString() ?? '')).toEqual({ bundle: body.bundle, grants: { hostCommands: false } });
+    expect(JSON.parse(await stored.Body?.transformToString() ?? '')).toEqual({
+      bundle: body.bundle,
+      grants: { hostCommands: false },
+      secretId: null,
+      secretVariables: [],
+    });
 
     const input = await executionInput(buildId);
     const buildTag = { Key: 'ami-factory:build-id', Value: buildId };
+    const teamTag = { Key: 'ami-factory:team', Value: 'images' };
     expect(input).toMatchObject({
       buildId,
       bundleKey: `bundles/${buildId}.json`,
@@ -82,6 +88,8 @@ describe('POST /builds accepts a build', () => {
       existingImage: null,
       polling: { volume: 5, attachment: 5, snapshot: 1, image: 15, maxAttempts: 7 },
       timeouts: DEFAULT_TIMEOUTS,
+      owner: { team: 'images', principal: CALLER },
+      secret: null,
     });
     // moto's source image: a 15 GiB "standard" root; the template grows it to 20 GiB.
     expect(input.createVolume).toEqual({
@@ -89,17 +97,17 @@ describe('POST /builds accepts a build', () => {
       SnapshotId: sourceSnapshot,
       VolumeType: 'standard',
       Encrypted: false,
-      TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'Scratch', Value: 'yes' }, buildTag] }],
+      TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'Scratch', Value: 'yes' }, buildTag, teamTag] }],
     });
     expect(input.createSnapshot.TagSpecifications).toEqual([
-      { ResourceType: 'snapshot', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, { Key: 'Kind', Value: 'root' }, buildTag] },
+      { ResourceType: 'snapshot', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, { Key: 'Kind', Value: 'root' }, buildTag, teamTag] },
     ]);
     expect(input.registerImage).toMatchObject({
       Name: 'factory-test-1714979289',
       RootDeviceName: '/dev/sda1',
       EnaSupport: true,
       BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { DeleteOnTermination: false, VolumeSize: 20, VolumeType: 'standard' } }],
-      TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, buildTag] }],
+      TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, buildTag, teamTag] }],
     });
     expect(input.registerImage.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId).toBeUndefined();
   });
@@ -131,6 +139,8 @@ describe('POST /builds accepts a build', () => {
 
   it('plans the replacement of an image of the same name with force_deregister', async () => {
     const existing = await aws.registerImage('replace-me');
+    // An image a build of the caller's team made.
+    await aws.ec2.send(new CreateTagsCommand({ Resources: [existing], Tags: [{ Key: 'ami-factory:team', Value: 'images' }] }));
     const described = await aws.ec2.send(new DescribeImagesCommand({ ImageIds: [existing] }));
     const snapshot = described.Images?.[0]?.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId;
     const answer = await call(
@@ -274,9 +284,12 @@ describe('POST /builds with an Idempotency-Key', () => {
   });
 
   it('scopes keys by caller', async () => {
-    const body = { bundle: bundle({ source_ami: sourceImage, ami_name: 'per-caller' }) };
-    const mine = await call(submit, submitEvent(body, { 'Idempotency-Key': 'shared-key' }));
-    const theirs = await call(submit, submitEvent(body, { 'Idempotency-Key': 'shared-key' }, `arn:aws:iam::${ACCOUNT_ID}:user/someone-else`));
+    // Different bodies: with one key, only another caller's request is not a reuse (422).
+    const mine = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: 'per-caller-1' }) }, { 'Idempotency-Key': 'shared-key' }));
+    const theirs = await call(
+      submit,
+      submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: 'per-caller-2' }) }, { 'Idempotency-Key': 'shared-key' }, `arn:aws:iam::${ACCOUNT_ID}:user/someone-else`),
+    );
     expect(mine.status).toBe(202);
     expect(theirs.status).toBe(202);
     expect(theirs.body.buildId).not.toBe(mine.body.buildId);

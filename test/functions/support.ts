@@ -13,7 +13,31 @@ import { LOCAL_ACCOUNT_ID, LOCAL_REGION, startLocalAws as startSharedLocalAws, t
 
 export const ACCOUNT_ID = LOCAL_ACCOUNT_ID;
 export const REGION = LOCAL_REGION;
+/** A caller of the team `images`, the callers' default. */
 export const CALLER = `arn:aws:iam::${ACCOUNT_ID}:user/builder`;
+/** Another caller of `images`: a session of the team's CI role. */
+export const TEAMMATE = `arn:aws:sts::${ACCOUNT_ID}:assumed-role/images-ci/session-1`;
+/** A caller of the team `web`. */
+export const OTHER_TEAM_CALLER = `arn:aws:iam::${ACCOUNT_ID}:user/web-developer`;
+/** Of the team `platform`, which may run host-side commands. */
+export const OPERATOR = `arn:aws:iam::${ACCOUNT_ID}:user/operator`;
+/** An admin, in no team: sees and cancels every build. */
+export const ADMIN = `arn:aws:iam::${ACCOUNT_ID}:role/factory-admin`;
+/** Signed, but in no team. */
+export const STRANGER = `arn:aws:iam::${ACCOUNT_ID}:user/stranger`;
+
+/** The factory's access configuration in the tests (the `ACCESS` variable). */
+export const ACCESS = {
+  teams: {
+    images: { principals: [CALLER, `arn:aws:iam::${ACCOUNT_ID}:user/someone-else`, `arn:aws:sts::${ACCOUNT_ID}:assumed-role/images-ci/*`] },
+    web: { principals: [OTHER_TEAM_CALLER] },
+    platform: { principals: [OPERATOR] },
+  },
+  admins: [ADMIN],
+  hostCommands: ['platform'],
+};
+
+export const BUILD_SECRETS_PREFIX = 'ami-factory/test/builds/';
 
 export interface LocalAws extends SharedLocalAws {
   ec2: SharedLocalAws['clients']['ec2'];
@@ -33,6 +57,8 @@ export async function startLocalAws(): Promise<LocalAws> {
   process.env.ARTIFACTS_BUCKET = aws.resources.artifactsBucket;
   process.env.HOST_QUEUE_PREFIX = aws.resources.hostQueuePrefix;
   process.env.STATE_MACHINE_ARN = aws.resources.stateMachineArn;
+  process.env.ACCESS = JSON.stringify(ACCESS);
+  process.env.BUILD_SECRETS_PREFIX = BUILD_SECRETS_PREFIX;
   process.env.DETACH_WAIT_SECONDS = '2';
   process.env.DETACH_POLL_SECONDS = '0';
   return {

@@ -39,6 +39,7 @@ import type { ClaimAnswer, ProvisionAnswer, ProvisionTask } from '../../contract
 import { listLoopDevices } from '../../worker/devices/loop-device.ts';
 import { makeBusyboxImage } from '../support/base-images.ts';
 import { describeIfRoot } from '../support/root.ts';
+import { runsInBuildSandboxBelow } from '../support/host-state.ts';
 import { BUILD_FAILED } from '../../statemachine/asl.ts';
 
 /** How a worker daemon runs in a process of its own: its output read as it comes. */
@@ -127,15 +128,11 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
 
   /** POST /builds seen from the wire: status and headers matter for idempotent retries. */
   async function post(bundle: BuildBundle, idempotencyKey: string): Promise<{ status: number; replayed: boolean; body: { buildId?: string; error?: string } }> {
-    const response = await fetch(`${factory.api.endpoint}/builds`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
-      body: JSON.stringify({ bundle }),
-    });
+    const response = await api.send('POST', 'builds', { headers: { 'idempotency-key': idempotencyKey }, body: { bundle } });
     return {
       status: response.status,
       replayed: response.headers.get('idempotent-replayed') === 'true',
-      body: (await response.json()) as { buildId?: string; error?: string },
+      body: response.body as { buildId?: string; error?: string },
     };
   }
 
@@ -283,7 +280,7 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
     expect(await eventually(() => hostLeftovers(options), isEmpty, options.timeoutMs)).toEqual(clean);
   }
 
-  /** Pids of processes running `argv` whose root directory lies below `root` (a chroot). */
+  /** Pids of processes running `argv` in a chroot below `root`, or in the sandbox of a build of a host there. */
   async function processesInChroot(argv: string[], root: string): Promise<number[]> {
     const wanted = `${argv.join('\0')}\0`;
     const pids: number[] = [];
@@ -291,7 +288,8 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
       if (!/^\d+$/.test(entry)) continue;
       try {
         if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')) !== wanted) continue;
-        if (isAtOrUnder(await readlink(`/proc/${entry}/root`), root)) pids.push(Number(entry));
+        const inChroot = isAtOrUnder(await readlink(`/proc/${entry}/root`), root);
+        if (inChroot || (await runsInBuildSandboxBelow(Number(entry), root))) pids.push(Number(entry));
       } catch {
         // The process ended while we looked.
       }
@@ -493,8 +491,8 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
     expect((await api.request<BuildDetails>('GET', `builds/${buildId}`)).currentStep).toBe('Provision on the host');
 
     const cancelledAt = performance.now();
-    const response = await fetch(`${factory.api.endpoint}/builds/${buildId}`, { method: 'DELETE' });
-    const answer = (await response.json()) as { status?: string; message?: string };
+    const response = await api.send('DELETE', `builds/${buildId}`);
+    const answer = response.body as { status?: string; message?: string };
     expect(response.status).toBe(202);
     // ABORTING while the stop has not taken effect: moto takes it only when the task waiting
     // for the worker wakes up (its next heartbeat); AWS usually answers ABORTED at once.
@@ -548,9 +546,11 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
     const retry = await post(bundle, key);
     expect(first).toMatchObject({ status: 202, replayed: false });
     expect(retry).toMatchObject({ status: 200, replayed: true, body: { buildId: first.body.buildId } });
-    // Two retries that race settle on one build too.
+    // Two retries that race settle on one build too. Another build, so another ami_name: a
+    // name is claimed by one build at a time.
     const racingKey = `local-test-${randomUUID()}`;
-    const racing = await Promise.all([post(bundle, racingKey), post(bundle, racingKey)]);
+    const racingBundle = await bundleFor('idempotent-race', [{ type: 'shell', inline: ['echo once >> /etc/provisioned-times'] }]);
+    const racing = await Promise.all([post(racingBundle, racingKey), post(racingBundle, racingKey)]);
     // Either may answer 202: StartExecution with the same name and input as a running
     // execution returns that execution (one build, one execution either way).
     for (const answer of racing) expect([200, 202]).toContain(answer.status);

@@ -106,7 +106,15 @@ describe('a build whose claim fails', () => {
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('NoFreeDevice');
     expect(callsTo(result.events, 'ec2:createVolume')).toEqual([]);
-    expect(await cleanUpAfter(result)).toEqual({ buildId: build.buildId, releasedHosts: [], deletedVolumes: [], deregisteredImages: [], deletedSnapshots: [] });
+    expect(await cleanUpAfter(result)).toEqual({
+      buildId: build.buildId,
+      releasedHosts: [],
+      deletedVolumes: [],
+      deregisteredImages: [],
+      deletedSnapshots: [],
+      releasedName: null,
+      deletedSecret: null,
+    });
     expect(local.worker.tasksFor(build.buildId, 'release')).toEqual([]);
   });
 

@@ -140,14 +140,14 @@ describe('build-image definition', () => {
     expect([...seen].sort()).toEqual(Object.keys(all).sort());
   });
 
-  it('calls EC2 only through aws-sdk integrations and the worker only through SQS', () => {
+  it('calls EC2 and Secrets Manager only through aws-sdk integrations and the worker only through SQS', () => {
     const resources = new Set(
       JSON.stringify(JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL })))
         .match(/"Resource":"[^"]+"/g)
         ?.map((field) => field.slice('"Resource":"'.length, -1)),
     );
     for (const resource of resources) {
-      expect(resource).toMatch(/^arn:aws:states:::(aws-sdk:ec2:[a-zA-Z]+|sqs:sendMessage(\.waitForTaskToken)?)$/);
+      expect(resource).toMatch(/^arn:aws:states:::(aws-sdk:ec2:[a-zA-Z]+|aws-sdk:secretsmanager:(tagResource|deleteSecret)|sqs:sendMessage(\.waitForTaskToken)?)$/);
     }
   });
 });

@@ -6,11 +6,10 @@
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { localAwsClientConfig, startMotoServer } from '../../local/moto-server.ts';
+import { freePort, localAwsClientConfig, startMotoServer } from '../../local/moto-server.ts';
 import { cacheDir } from '../../local/paths.ts';
 
 /** The account both engines answer as (LocalStack: because the access key id names it). */
@@ -91,16 +90,3 @@ async function startLocalStack(region: string): Promise<Engine> {
   return { name: 'localstack', endpoint, clientConfig, stop };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolvePort(address.port);
-        else reject(new Error('no free port'));
-      });
-    });
-  });
-}

@@ -1,7 +1,9 @@
 /**
  * The chroot engine: the host side of a build, as Packer's amazon-chroot builder runs it.
  * A build is the list of steps below, in order; each records what it changes in the build's
- * journal, and the journal undoes it all, newest first, however the build ends. The worker
+ * journal, and the journal undoes it all, newest first, however the build ends. Every
+ * command a template supplies runs in the build's sandbox (worker/sandbox/), and commands
+ * on the host side only when the build's grants allow them. The worker
  * daemon (with a device EC2 attached) and `ami-factory chroot` (with a disk image) both
  * call `runChrootBuild`.
  */
@@ -18,11 +20,15 @@ import { chrootMountsStep } from './steps/chroot-mounts.ts';
 import { copyFilesStep } from './steps/copy-files.ts';
 import { postMountCommandsStep, preMountCommandsStep } from './steps/host-commands.ts';
 import { mountDeviceStep } from './steps/mount-device.ts';
+import { openSandboxStep } from './steps/open-sandbox.ts';
 import { provisionStep } from './steps/provision.ts';
+import type { BuildGrants } from '../../contract/bundle.ts';
+import { assertHostCommandsGranted } from './host-command-grants.ts';
 import { unwind, type UnwindFailure } from './undo.ts';
 
 export const CHROOT_STEPS: readonly ChrootStep[] = [
   attachImageStep,
+  openSandboxStep,
   preMountCommandsStep,
   mountDeviceStep,
   postMountCommandsStep,
@@ -41,6 +47,8 @@ export interface ChrootBuildOptions {
   sink?: LogSink;
   /** Cancels the build: the running command is killed and everything is cleaned up. */
   signal?: AbortSignal;
+  /** What the factory allows the build (the stored build's grants); by default no host commands. */
+  grants?: BuildGrants;
 }
 
 export interface ChrootBuildResult {
@@ -76,12 +84,15 @@ export async function runChrootBuild(options: ChrootBuildOptions): Promise<Chroo
   const timings: Record<string, number> = {};
   let failure: Error | undefined;
   let built: BuildContext | undefined;
+  const grants = options.grants ?? { hostCommands: false };
   try {
+    // Refused before anything on the host changes.
+    assertHostCommandsGranted(options.request.builder, grants);
     const recovery = await recoverHost(options.host, log);
     if (recovery.failures.length > 0) throw new CleanupError(recovery.failures);
     const journal = await UndoJournal.create(journalDir(options.host), buildId);
     const signal = options.signal ?? new AbortController().signal;
-    built = { buildId, request: options.request, host: options.host, source: options.source, journal, log, signal };
+    built = { buildId, request: options.request, host: options.host, source: options.source, journal, log, signal, grants };
     for (const step of CHROOT_STEPS) {
       signal.throwIfAborted();
       const started = performance.now();

@@ -7,8 +7,11 @@
 export type UndoAction =
   /** Loop devices over this image file (the device is unknown until losetup answers). */
   | { kind: 'detach-image'; imagePath: string }
-  /** A mount of ours; ending processes rooted in `chrootPath` first. */
-  | { kind: 'unmount'; mountPoint: string; chrootPath: string }
+  /**
+   * A mount of ours; ending processes rooted in `chrootPath` first, and everything in the
+   * build's sandbox cgroup (its mount namespace holds the volume too).
+   */
+  | { kind: 'unmount'; mountPoint: string; chrootPath: string; cgroupDirs?: string[] }
   /** A directory we created (the mount path); removed only if empty. */
   | { kind: 'remove-dir'; path: string }
   /**
@@ -17,7 +20,13 @@ export type UndoAction =
    */
   | { kind: 'restore-path'; path: string; savedAs: string | null }
   /** Processes left inside the chroot (they would hold the mounts). */
-  | { kind: 'end-chroot-processes'; chrootPath: string };
+  | { kind: 'end-chroot-processes'; chrootPath: string }
+  /**
+   * The build's sandbox: its cgroup (one directory per v1 hierarchy; its processes are ended
+   * first) and, unless it had none, its network (namespace, host end of the veth pair,
+   * nftables table). One record, written before either is made, so both go in parallel.
+   */
+  | { kind: 'remove-sandbox'; cgroupDirs: string[]; network: { netns: string; hostVeth: string; table: string } | null };
 
 export function describeUndo(action: UndoAction): string {
   switch (action.kind) {
@@ -31,5 +40,10 @@ export function describeUndo(action: UndoAction): string {
       return action.savedAs ? `restore ${action.path}` : `remove ${action.path}`;
     case 'end-chroot-processes':
       return `end processes in ${action.chrootPath}`;
+    case 'remove-sandbox': {
+      const { network } = action;
+      const cgroup = `end processes in and remove cgroup ${action.cgroupDirs[0] ?? ''}`;
+      return network ? `${cgroup}; remove network ${network.netns} (${network.hostVeth}, table ${network.table})` : cgroup;
+    }
   }
 }

@@ -5,6 +5,8 @@ import { endProcessesInChroot } from './chroot-processes.ts';
 import type { UndoJournal } from './journal.ts';
 import { describeUndo, type UndoAction } from './undo-actions.ts';
 import { unmountTree } from './unmount.ts';
+import { killCgroup, removeCgroup } from '../sandbox/cgroup.ts';
+import { removeSandboxNetwork } from '../sandbox/network.ts';
 
 const exists = async (path: string): Promise<boolean> => {
   try {
@@ -30,6 +32,7 @@ export async function undo(action: UndoAction): Promise<void> {
       return;
     }
     case 'unmount':
+      if (action.cgroupDirs) await killCgroup(action.cgroupDirs);
       return unmountTree(action.mountPoint, action.chrootPath);
     case 'remove-dir':
       try {
@@ -51,6 +54,13 @@ export async function undo(action: UndoAction): Promise<void> {
     case 'end-chroot-processes':
       await endProcessesInChroot(action.chrootPath);
       return;
+    case 'remove-sandbox': {
+      const { network } = action;
+      const removed = await Promise.allSettled([removeCgroup(action.cgroupDirs), network ? removeSandboxNetwork(network) : undefined]);
+      const failed = removed.flatMap((r) => (r.status === 'rejected' ? [r.reason instanceof Error ? r.reason.message : String(r.reason)] : []));
+      if (failed.length > 0) throw new Error(failed.join('; '));
+      return;
+    }
   }
 }
 

@@ -4,7 +4,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_SANDBOX_POLICY, type SandboxLimitsMiB } from '../sandbox/policy.ts';
 import { DEFAULT_HOST_CONFIG, type HostConfig } from '../chroot/host-config.ts';
 import { fieldErrorsOf, formatFieldErrors } from '../../contract/field-errors.ts';
 
@@ -14,6 +16,31 @@ const StaticIdentitySchema = z.strictObject({
   instanceId: z.string().regex(/^i-[0-9a-f]+$/, 'must look like i-0123456789abcdef0'),
   availabilityZone: z.string().min(1),
 });
+
+const SandboxLimitsSchema = (defaults: SandboxLimitsMiB) =>
+  z.strictObject({
+    memoryMb: z.number().int().min(64).default(defaults.memoryMb),
+    maxProcesses: z.number().int().min(16).default(defaults.maxProcesses),
+    cpuWeight: z.number().int().min(1).max(10000).default(defaults.cpuWeight),
+  });
+
+/**
+ * The sandbox every build's commands run in: limits a template gets by default and the most
+ * it may ask for, extra addresses no build may reach, and the pool of build subnets.
+ */
+const SandboxSchema = z
+  .strictObject({
+    defaults: SandboxLimitsSchema(DEFAULT_SANDBOX_POLICY.defaults).default(DEFAULT_SANDBOX_POLICY.defaults),
+    maxima: SandboxLimitsSchema(DEFAULT_SANDBOX_POLICY.maxima).default(DEFAULT_SANDBOX_POLICY.maxima),
+    blockedAddresses: z
+      .array(z.string().refine((a) => isIP(a.split('/')[0] ?? '') !== 0, 'must be an IP address or prefix, such as 10.0.0.5 or fd00::/8'))
+      .default([]),
+    subnetPool: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 prefix, such as 10.213.0.0/16').default(DEFAULT_SANDBOX_POLICY.subnetPool),
+  })
+  .refine(
+    (s) => s.defaults.memoryMb <= s.maxima.memoryMb && s.defaults.maxProcesses <= s.maxima.maxProcesses && s.defaults.cpuWeight <= s.maxima.cpuWeight,
+    'each default must be at most its maximum',
+  );
 
 const VolumesSchema = z.discriminatedUnion('backend', [
   /** EBS volumes that the workflow attaches to this instance. */
@@ -49,6 +76,12 @@ export const WorkerConfigSchema = z.strictObject({
   /** Overrides the instance metadata service's address (tests). */
   imdsEndpoint: z.url().optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  sandbox: SandboxSchema.default({
+    defaults: DEFAULT_SANDBOX_POLICY.defaults,
+    maxima: DEFAULT_SANDBOX_POLICY.maxima,
+    blockedAddresses: [],
+    subnetPool: DEFAULT_SANDBOX_POLICY.subnetPool,
+  }),
   /** SQS long-poll length; shorter only makes tests stop sooner. */
   pollWaitSeconds: z.number().int().min(0).max(20).default(20),
 });
@@ -89,5 +122,6 @@ export async function loadWorkerConfig(path: string): Promise<WorkerConfig> {
 }
 
 export function hostConfigOf(config: WorkerConfig): HostConfig {
-  return { stateDir: config.stateDir, mountRoot: config.mountRoot };
+  // A worker always sandboxes: only `ami-factory chroot --no-sandbox` on one's own machine does not.
+  return { stateDir: config.stateDir, mountRoot: config.mountRoot, sandbox: { ...config.sandbox, enabled: true } };
 }

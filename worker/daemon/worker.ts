@@ -25,6 +25,7 @@ import { lockDevice } from '../devices/device-lock.ts';
 import { acquireLock, type HeldLock } from '../devices/owned-lock.ts';
 import { BuildSlots } from './build-slots.ts';
 import { hostConfigOf, type WorkerConfig } from './config.ts';
+import { seccompFilterFor } from '../sandbox/seccomp-filter.ts';
 import type { AwsClients, WorkerContext, WorkerEvents } from './context.ts';
 import { ensureHostQueue, RETENTION_SECONDS } from './host-queue.ts';
 import { readInstanceIdentity, type InstanceIdentity } from './imds.ts';
@@ -123,6 +124,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         },
       });
       if (recovery.failures.length > 0) this.#log.error({ failures: recovery.failures }, 'left-overs of earlier builds could not all be undone');
+      // Once per start, and before claiming work: a host that cannot sandbox takes no build.
+      this.#log.info({ filter: await seccompFilterFor(host.stateDir) }, 'sandbox seccomp filter ready');
       const hostQueueUrl = await ensureHostQueue(this.#clients.sqs, config.hostQueuePrefix, identity.instanceId);
       this.#context = {
         config,

@@ -1,7 +1,8 @@
 /**
  * Packer's `shell` provisioner, inside the chroot: each script (the inline commands become
  * one behind `inline_shebang`) is uploaded to the image, run through `execute_command`
- * with the environment variables rendered into `{{.Vars}}`, and removed afterwards.
+ * with the environment variables named in `{{.Vars}}` (their values travel in the
+ * environment), and removed afterwards.
  */
 import { readFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
@@ -12,7 +13,6 @@ import type { ShellProvisioner } from '../../model/types.ts';
 import type { BuildLog } from '../chroot/build-log.ts';
 import type { ChrootCommunicator } from '../chroot/communicator.ts';
 import type { ShellCommandOutcome } from '../chroot/shell-command.ts';
-import { shellQuote } from '../chroot/shell-quote.ts';
 import { ProvisionerError } from './provisioner-error.ts';
 
 interface Script {
@@ -30,11 +30,8 @@ async function scriptsOf(provisioner: ShellProvisioner): Promise<Script[]> {
   );
 }
 
-/**
- * `{{.Vars}}` as Packer renders it: PACKER_BUILD_NAME and PACKER_BUILDER_TYPE first, then
- * environment_vars and env, sorted by name, each `NAME='value'`.
- */
-export function renderVars(provisioner: ShellProvisioner, buildName: string): string {
+/** PACKER_BUILD_NAME, PACKER_BUILDER_TYPE, then environment_vars and env: what a script is given. */
+export function provisionerEnvironment(provisioner: ShellProvisioner, buildName: string): Map<string, string> {
   const vars = new Map<string, string>([
     ['PACKER_BUILD_NAME', buildName],
     ['PACKER_BUILDER_TYPE', 'amazon-chroot'],
@@ -44,10 +41,20 @@ export function renderVars(provisioner: ShellProvisioner, buildName: string): st
     vars.set(assignment.slice(0, equals), assignment.slice(equals + 1));
   }
   for (const [name, value] of Object.entries(provisioner.env)) vars.set(name, value);
-  return [...vars.entries()]
+  return vars;
+}
+
+/**
+ * `{{.Vars}}` as Packer lays it out (sorted by name, each `NAME=...`), with each value a
+ * reference, `NAME="$NAME"`, expanded by the shell inside the sandbox: the values reach it
+ * through the environment (communicator.ts), so no secret is ever on a command line the
+ * host's `ps` shows. A wrapper like `sudo {{.Vars}} {{.Path}}` still passes them on.
+ */
+export function renderVars(environment: ReadonlyMap<string, string>): string {
+  return [...environment.keys()]
     // Byte order, as Go's sort.Strings: Packer users see the same {{.Vars}}.
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, value]) => `${name}=${shellQuote(value)}`)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((name) => `${name}="$${name}"`)
     .join(' ');
 }
 
@@ -67,7 +74,8 @@ export async function runShellProvisioner(
     log.step(name, `pausing ${provisioner.pause_before_ms} ms before running`);
     await sleep(provisioner.pause_before_ms);
   }
-  const vars = renderVars(provisioner, buildName);
+  const environment = provisionerEnvironment(provisioner, buildName);
+  const vars = renderVars(environment);
   const scripts = await scriptsOf(provisioner);
   for (const [scriptIndex, script] of scripts.entries()) {
     const remotePath = remotePathFor(provisioner, scriptIndex);
@@ -78,7 +86,7 @@ export async function runShellProvisioner(
       let outcome: ShellCommandOutcome | undefined;
       for (let attempt = 0; attempt <= provisioner.max_retries; attempt++) {
         if (attempt > 0) log.step(name, `retrying ${script.label} (attempt ${attempt + 1} of ${provisioner.max_retries + 1})`);
-        outcome = await chroot.run(command, `${name} ${script.label}`, provisioner.timeout_ms);
+        outcome = await chroot.run(command, `${name} ${script.label}`, provisioner.timeout_ms, environment);
         if (provisioner.valid_exit_codes.includes(outcome.exitCode) && !outcome.timedOut) break;
       }
       if (outcome && (outcome.timedOut || !provisioner.valid_exit_codes.includes(outcome.exitCode))) {

@@ -69,14 +69,27 @@ describeIfRoot('chroot build failure paths', () => {
     await expectHostClean(host, [image]);
   });
 
-  it('processes a provisioner leaves running are ended, named in the log, and the build succeeds', async () => {
+  it('processes a provisioner leaves running end with its sandbox, and the build succeeds', async () => {
+    await setUp('background-sandboxed');
+    const request = await requestFrom(dir, [
+      { type: 'shell', inline: ['sleep 1001 &', 'echo started a sleeper'] },
+      { type: 'shell', inline: ['pgrep -x sleep || echo no sleeper in the next provisioner'] },
+    ]);
+    await runChrootBuild({ request, host, sink, source: { kind: 'image', imagePath: image } });
+    // Its PID namespace died with the provisioner: nothing to find afterwards, in or out.
+    expect(lines.join('\n')).toContain('no sleeper in the next provisioner');
+    expect((await execa('pgrep', ['-fx', 'sleep 1001'], { reject: false })).stdout).toBe('');
+    await expectHostClean(host, [image]);
+  });
+
+  it('without the sandbox, processes a provisioner leaves running are ended, named in the log', async () => {
     await setUp('background');
     const request = await requestFrom(dir, [
       { type: 'shell', inline: ['sleep 1000 &', 'echo started a sleeper'] },
       { type: 'shell', inline: ['echo next provisioner runs'] },
     ]);
     const started = Date.now();
-    await runChrootBuild({ request, host, sink, source: { kind: 'image', imagePath: image } });
+    await runChrootBuild({ request, host: { ...host, sandbox: { enabled: false } }, sink, source: { kind: 'image', imagePath: image } });
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(lines.join('\n')).toMatch(/ended processes it left running: pid \d+ \(sleep/);
     expect(lines.join('\n')).toContain('next provisioner runs');
@@ -85,12 +98,14 @@ describeIfRoot('chroot build failure paths', () => {
 
   it('a host process holding the mount is an error naming it, never a lazy unmount', async () => {
     await setUp('busy');
+    // Without the sandbox (`ami-factory chroot --no-sandbox --allow-host-commands`),
     // post_mount_commands run on the host: this sleeper is outside the chroot, so it is not
     // the engine's to kill, and it keeps the mount busy through its working directory.
     const request = await requestFrom(dir, [{ type: 'shell', inline: ['true'] }], {
       post_mount_commands: ['cd {{.MountPath}}/tmp && (sleep 300 > /dev/null 2>&1 &)'],
     });
-    const build = runChrootBuild({ request, host, sink, source: { kind: 'image', imagePath: image } });
+    const unsandboxed = { ...host, sandbox: { enabled: false } };
+    const build = runChrootBuild({ request, host: unsandboxed, grants: { hostCommands: true }, sink, source: { kind: 'image', imagePath: image } });
     await expect(build).rejects.toThrow(/cannot unmount .*held by pid \d+ \(sleep, cwd /);
     // Left for the operator (or the next run) to see: still mounted, still journaled.
     const left = await leftovers(host, [image]);
@@ -140,17 +155,20 @@ describeIfRoot('chroot build failure paths', () => {
   it('a run killed with SIGKILL mid-provision is cleaned up by the next run, image restored', async () => {
     await setUp('sigkill');
     const template = join(dir, 'killed.json');
-    await requestFrom(dir, [{ type: 'shell', inline: ['echo provisioning-started', 'sleep 1000'] }], {}, 'killed.json');
+    await requestFrom(dir, [{ type: 'shell', inline: ['echo provisioning-started', 'sleep 1002'] }], {}, 'killed.json');
     const { cli } = await startCliBuild(template, image, host, dir);
     cli.kill('SIGKILL');
     await cli;
 
     const left = await leftovers(host, [image]);
-    const orphans = await processesInChroot(host.mountRoot);
-    expect(orphans.map((p) => p.command)).toContain('sleep');
-    expect(left.mounts.length).toBeGreaterThanOrEqual(6); // the root and the five chroot mounts
+    // The sandbox dies with the process that started it (bwrap --die-with-parent)...
+    await expect.poll(async () => (await execa('pgrep', ['-fx', 'sleep 1002'], { reject: false })).stdout).toBe('');
+    expect(await processesInChroot(host.mountRoot)).toEqual([]);
+    // ...but its mount, loop device, cgroup and network wait for the next run.
+    expect(left.mounts).toHaveLength(1);
     expect(left.loopDevices).toHaveLength(1);
     expect(left.journals).toHaveLength(1);
+    expect(left.sandbox).toEqual(expect.arrayContaining([expect.stringMatching(/^cgroup /), expect.stringMatching(/^netns /), expect.stringMatching(/^nftables table /)]));
 
     // The next build on this host cleans up first, then builds.
     const killedBuildId = left.journals[0]?.replace(/\.json$/, '') ?? '';
@@ -159,7 +177,6 @@ describeIfRoot('chroot build failure paths', () => {
     await runChrootBuild({ request: next, host, sink, source: { kind: 'image', imagePath: nextImage } });
     expect(lines.join('\n')).toContain(`undoing what build ${killedBuildId}`);
     await expectHostClean(host, [image, nextImage]);
-    for (const orphan of orphans) expect(() => process.kill(orphan.pid, 0)).toThrow();
 
     // The image is as it was: resolv.conf is the image's own symlink again, no policy-rc.d.
     await withImageMounted(image, async (root) => {

@@ -4,7 +4,8 @@ import { parseTemplate } from '../../../model/index.ts';
 import type { BuildContext } from '../../../worker/chroot/build-context.ts';
 import { shellQuote } from '../../../worker/chroot/shell-quote.ts';
 import { mountPathFor } from '../../../worker/chroot/steps/mount-device.ts';
-import { renderVars } from '../../../worker/provisioners/shell.ts';
+import { provisionerEnvironment, renderVars } from '../../../worker/provisioners/shell.ts';
+import { withEnvironment } from '../../../worker/chroot/communicator.ts';
 
 const requestWith = (builder: Record<string, unknown>, provisioners: unknown[] = []) =>
   parseTemplate(
@@ -32,15 +33,21 @@ describe('mount_path on a host', () => {
 });
 
 describe('shell provisioner {{.Vars}}', () => {
-  it("renders Packer's variables and the template's, sorted, single-quoted", () => {
+  it("names Packer's variables and the template's, sorted, each a reference to its value", () => {
     const request = requestWith({ name: 'web' }, [
       { type: 'shell', inline: ['true'], environment_vars: ['ZED=last', "QUOTE=it's", 'EMPTY='], env: { ALPHA: 'a b' } },
     ]);
     const provisioner = request.provisioners[0];
     if (provisioner?.type !== 'shell') throw new Error('expected a shell provisioner');
-    expect(renderVars(provisioner, request.builder.name)).toBe(
-      `ALPHA='a b' EMPTY='' PACKER_BUILDER_TYPE='amazon-chroot' PACKER_BUILD_NAME='web' QUOTE='it'"'"'s' ZED='last'`,
+    const environment = provisionerEnvironment(provisioner, request.builder.name);
+    expect(renderVars(environment)).toBe(
+      'ALPHA="$ALPHA" EMPTY="$EMPTY" PACKER_BUILDER_TYPE="$PACKER_BUILDER_TYPE" PACKER_BUILD_NAME="$PACKER_BUILD_NAME" QUOTE="$QUOTE" ZED="$ZED"',
     );
+    // The values travel in one environment variable, single-quoted for the shell inside.
+    const carried = withEnvironment('run', environment);
+    expect(carried.command).toBe('eval "$AMI_FACTORY_ENVIRONMENT"; unset AMI_FACTORY_ENVIRONMENT; run');
+    expect(carried.env.AMI_FACTORY_ENVIRONMENT).toContain(`export QUOTE='it'"'"'s'`);
+    expect(carried.env.AMI_FACTORY_ENVIRONMENT).toContain("export PACKER_BUILD_NAME='web'");
   });
 });
 

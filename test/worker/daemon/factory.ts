@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { bundleKey, logKey, type StoredBuild } from '../../../contract/bundle.ts';
+import { bundleKey, logKey, type BuildGrants, type StoredBuild } from '../../../contract/bundle.ts';
 import type { ExecutionInput } from '../../../contract/execution.ts';
 import { newBuildId } from '../../../functions/lib/build-id.ts';
 import { planBuild } from '../../../functions/lib/planner.ts';
@@ -195,16 +195,21 @@ export interface StartedBuild {
  * execution input, and the execution is named after the build. The build id is a real one,
  * so the clean-up function takes the build as the factory's; `label` names its template and AMI.
  */
-export async function startBuild(factory: TestFactory, label: string, provisioners: unknown[]): Promise<StartedBuild> {
+export async function startBuild(
+  factory: TestFactory,
+  label: string,
+  provisioners: unknown[],
+  options: { builder?: Record<string, unknown>; grants?: BuildGrants } = {},
+): Promise<StartedBuild> {
   const buildId = newBuildId();
   const templateDir = join(factory.dir, 'templates', label);
   await mkdir(templateDir, { recursive: true });
   const templatePath = join(templateDir, 'template.json');
   // An AMI name of its own: the workflow registers an image for every build.
-  const builder = { ...baseBuilder, source_ami: factory.baseImageId, ami_name: `${factory.prefix}-${label}` };
+  const builder = { ...baseBuilder, ...options.builder, source_ami: factory.baseImageId, ami_name: `${factory.prefix}-${label}` };
   await writeFile(templatePath, JSON.stringify({ builders: [builder], provisioners }, null, 2));
   const bundle = await bundleTemplateFile(templatePath);
-  const stored: StoredBuild = { bundle, grants: { hostCommands: false } };
+  const stored: StoredBuild = { bundle, grants: options.grants ?? { hostCommands: false } };
   await factory.clients.s3.send(new PutObjectCommand({ Bucket: factory.bucket, Key: bundleKey(buildId), Body: JSON.stringify(stored) }));
   const request = await loadBundle(bundle, join(templateDir, 'loaded'));
   const source = (await factory.clients.ec2.send(new DescribeImagesCommand({ ImageIds: [factory.baseImageId] }))).Images?.[0] ?? null;

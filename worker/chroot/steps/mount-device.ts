@@ -39,7 +39,10 @@ export const mountDeviceStep: ChrootStep = {
 
     await context.journal.record({ kind: 'remove-dir', path: mountPath });
     await mkdir(mountPath, { recursive: true });
-    await context.journal.record({ kind: 'unmount', mountPoint: mountPath, chrootPath: mountPath });
+    // The sandbox's processes hold the volume through their own mount namespace: they are
+    // ended before it is unmounted.
+    const cgroupDirs = context.sandbox ? [...context.sandbox.cgroupDirs] : undefined;
+    await context.journal.record({ kind: 'unmount', mountPoint: mountPath, chrootPath: mountPath, cgroupDirs });
     const options = mount_options.flatMap((option) => ['-o', option]);
     context.log.step(this.name, `mounting ${target} at ${mountPath}`);
     const result = await runSystemTool('mount', [...options, target, mountPath]);

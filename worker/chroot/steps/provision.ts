@@ -8,9 +8,13 @@ export const provisionStep: ChrootStep = {
   async run(context) {
     const mountPath = required(context, 'mountPath');
     const { builder, provisioners } = context.request;
-    // Whatever provisioners start and leave behind is ended before anything is unmounted.
-    await context.journal.record({ kind: 'end-chroot-processes', chrootPath: mountPath });
-    const chroot = new ChrootCommunicator(mountPath, builder.command_wrapper, context.log, context.signal);
+    // Whatever provisioners start and leave behind is ended before anything is unmounted: in
+    // a sandbox, by its cgroup (the mount's own undo record kills it first); in a plain
+    // chroot, by finding the processes rooted in it.
+    if (!context.sandbox) await context.journal.record({ kind: 'end-chroot-processes', chrootPath: mountPath });
+    const chroot = new ChrootCommunicator({
+      mountPath, commandWrapper: builder.command_wrapper, log: context.log, signal: context.signal, sandbox: context.sandbox,
+    });
     for (const provisioner of provisioners) {
       await runProvisioner(provisioner, chroot, context.log, builder.name);
     }

@@ -15,7 +15,7 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StoredBuildSchema } from '../../../contract/bundle.ts';
+import { StoredBuildSchema, type BuildGrants } from '../../../contract/bundle.ts';
 import { loadBundle } from '../../../model/bundle.ts';
 import type { BuildRequest } from '../../../model/types.ts';
 import type { VolumeSource } from '../../chroot/build-context.ts';
@@ -23,6 +23,7 @@ import { BuildLog } from '../../chroot/build-log.ts';
 import { runChrootBuild } from '../../chroot/engine.ts';
 import { buildLogPath } from '../../chroot/host-config.ts';
 import type { WorkerContext } from '../context.ts';
+import { bundleWithSecrets } from '../build-secrets.ts';
 import { startHeartbeat } from '../heartbeat.ts';
 import type { ProvisionAnswer, ProvisionTask } from '../../../contract/worker-tasks.ts';
 import { BuildAbortedError } from '../running-builds.ts';
@@ -133,8 +134,8 @@ async function runProvision(context: WorkerContext, task: ProvisionTask, control
   let outcome: { ok: true; output: ProvisionAnswer } | { ok: false; failure: TaskFailure };
   try {
     const timings: Record<string, number> = {};
-    const { request, source } = await prepare(context, task, { logPath, workDir, sink, timings, signal: controller.signal });
-    const result = await runChrootBuild({ request, source, host: context.host, buildId, sink, signal: controller.signal });
+    const { request, source, grants } = await prepare(context, task, { logPath, workDir, sink, timings, signal: controller.signal });
+    const result = await runChrootBuild({ request, source, grants, host: context.host, buildId, sink, signal: controller.signal });
     outcome = { ok: true, output: { logKey: task.logKey, timings: rounded({ ...timings, ...result.timings }) } };
   } catch (err) {
     outcome = { ok: false, failure: failureOf(err) };
@@ -179,15 +180,15 @@ async function prepare(
   context: WorkerContext,
   task: ProvisionTask,
   options: { logPath: string; workDir: string; sink: (line: string) => void; timings: Record<string, number>; signal: AbortSignal },
-): Promise<{ request: BuildRequest; source: VolumeSource }> {
+): Promise<{ request: BuildRequest; source: VolumeSource; grants: BuildGrants }> {
   const log = new BuildLog(options.logPath, { sink: options.sink });
   const { instanceId, availabilityZone } = context.identity;
   try {
     log.step('worker', `build ${task.buildId} on ${instanceId} (${availabilityZone}): volume ${task.volumeId} as ${task.deviceName}`);
-    const request = await timed(options.timings, 'fetch-bundle', () => fetchRequest(context, task.bundleKey, options.workDir, options.signal));
+    const { request, grants } = await timed(options.timings, 'fetch-bundle', () => fetchRequest(context, task.bundleKey, options.workDir, options.signal));
     const source = await timed(options.timings, 'find-volume', () => context.backend.resolveSource(task, options.signal));
     log.step('worker', source.kind === 'device' ? `the volume is ${source.devicePath}` : `the volume is the file ${source.imagePath}`);
-    return { request, source };
+    return { request, source, grants };
   } catch (err) {
     log.step('worker', `failed: ${err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err)}`);
     throw err;
@@ -196,14 +197,21 @@ async function prepare(
   }
 }
 
-async function fetchRequest(context: WorkerContext, bundleKey: string, workDir: string, signal: AbortSignal): Promise<BuildRequest> {
+/** The build's request, and what the factory grants it (host commands): both from the stored build only. */
+async function fetchRequest(
+  context: WorkerContext,
+  bundleKey: string,
+  workDir: string,
+  signal: AbortSignal,
+): Promise<{ request: BuildRequest; grants: BuildGrants }> {
   const object = await context.clients.s3.send(
     new GetObjectCommand({ Bucket: context.config.artifactsBucket, Key: bundleKey }),
     { abortSignal: signal },
   );
   const text = (await object.Body?.transformToString('utf8')) ?? '';
-  const { bundle } = StoredBuildSchema.parse(JSON.parse(text));
-  return loadBundle(bundle, workDir);
+  const stored = StoredBuildSchema.parse(JSON.parse(text));
+  const bundle = await bundleWithSecrets(context.clients.s3, stored, signal);
+  return { request: await loadBundle(bundle, workDir), grants: stored.grants };
 }
 
 async function uploadLog(context: WorkerContext, logPath: string, logKey: string): Promise<void> {
