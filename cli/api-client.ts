@@ -51,11 +51,17 @@ export interface FactoryClientOptions {
   region?: string;
   /** Sign as someone else than the standard chain (deployed) or the local credentials (loopback). */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * The team's API key (`x-api-key`): a deployed API throttles each key on its own. Signed
+   * along with the request; the local API needs none.
+   */
+  apiKey?: string;
 }
 
 export class FactoryClient {
   readonly endpoint: URL;
   readonly #signer: SignatureV4;
+  readonly #apiKey: string | undefined;
 
   constructor(endpoint: string, options: FactoryClientOptions = {}) {
     this.endpoint = new URL(endpoint.endsWith('/') ? endpoint : `${endpoint}/`);
@@ -64,6 +70,7 @@ export class FactoryClient {
     if (!region) throw new Error(`cannot tell the AWS region of ${endpoint}: pass --region`);
     const credentials = options.credentials ?? (local ? { ...LOCAL_CREDENTIALS } : defaultProvider());
     this.#signer = new SignatureV4({ service: 'execute-api', region, credentials, sha256: Sha256 });
+    this.#apiKey = options.apiKey;
   }
 
   /** The answer as it came: status, headers and the body (parsed when it is JSON). */
@@ -74,6 +81,7 @@ export class FactoryClient {
       host: url.host,
       accept: 'application/json',
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(this.#apiKey === undefined ? {} : { 'x-api-key': this.#apiKey }),
       ...options.headers,
     };
     const query = Object.fromEntries(url.searchParams);

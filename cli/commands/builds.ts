@@ -13,14 +13,16 @@ import { collectVar, loadOrReport } from './shared-options.ts';
 interface Endpoint {
   endpoint: string;
   region?: string;
+  apiKey?: string;
 }
 
 const withEndpoint = (command: Command): Command =>
   command
     .option('--endpoint <url>', 'the factory API (default: the local factory)', process.env.AMI_FACTORY_ENDPOINT ?? LOCAL_FACTORY_ENDPOINT)
-    .option('--region <region>', 'AWS region of a deployed API (default: from its URL)');
+    .option('--region <region>', 'AWS region of a deployed API (default: from its URL)')
+    .option('--api-key <key>', "your team's API key for a deployed API (default: AMI_FACTORY_API_KEY)", process.env.AMI_FACTORY_API_KEY);
 
-const client = (options: Endpoint): FactoryClient => new FactoryClient(options.endpoint, { region: options.region });
+const client = (options: Endpoint): FactoryClient => new FactoryClient(options.endpoint, { region: options.region, apiKey: options.apiKey });
 
 /** Follows a build until it ends, printing each step as it starts. Exit code 0 only on success. */
 export async function followBuild(api: FactoryClient, buildId: string, intervalMs = 500): Promise<BuildDetails> {

@@ -7,13 +7,14 @@
  */
 import { execa } from 'execa';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resource, Template } from '../../local/factory-resources.ts';
+import { REQUEST_MODELS_DIR } from '../../scripts/request-models.ts';
 import { byRoute, documentedRoutes, frameworkFunctionId, serverlessRoutes } from './api-routes.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -288,6 +289,25 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
     // Every documented route, each to the function the document's integration names.
     expect(routes.sort(byRoute)).toEqual(ROUTES.map(({ route, functionId }) => ({ route, functionId: frameworkFunctionId(functionId) })).sort(byRoute));
     for (const [id, method] of methods) expect(method.Properties?.AuthorizationType, id).toBe('AWS_IAM');
+  });
+
+  it('throttles each caller\'s API key on its own: every route wants a key of the usage plan', () => {
+    for (const [id, method] of ofType(template, 'AWS::ApiGateway::Method')) expect(method.Properties?.ApiKeyRequired, id).toBe(true);
+    const plans = ofType(template, 'AWS::ApiGateway::UsagePlan');
+    expect(plans).toHaveLength(1);
+    const [, plan] = plans[0] ?? ['', { Type: '' }];
+    expect(plan.Properties?.Throttle).toEqual({ RateLimit: 10, BurstLimit: 20 });
+    expect(plan.Properties?.ApiStages).toEqual([{ ApiId: { Ref: 'ApiGatewayRestApi' }, Stage: expect.any(String) as unknown }]);
+  });
+
+  it('validates POST /builds against the model rendered from the OpenAPI document', async () => {
+    const [, post] = ofType(template, 'AWS::ApiGateway::Method').find(([, method]) => method.Properties?.HttpMethod === 'POST') ?? ['', { Type: '' }];
+    const validator = template.Resources[target(post.Properties?.RequestValidatorId) ?? ''];
+    expect(validator?.Properties).toMatchObject({ ValidateRequestBody: true });
+    const models = record(post.Properties?.RequestModels, 'RequestModels');
+    const model = template.Resources[target(models['application/json']) ?? ''];
+    const rendered = JSON.parse(await readFile(join(REQUEST_MODELS_DIR, 'submit-request.json'), 'utf8')) as unknown;
+    expect(model?.Properties?.Schema).toEqual(rendered);
   });
 
   it('cleans up after ABORTED, TIMED_OUT and FAILED executions of the state machine', () => {
