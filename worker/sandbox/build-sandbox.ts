@@ -8,7 +8,7 @@
  * execs (nsenter into the build's network and) bwrap, so nothing the command starts is ever
  * outside the cgroup's limits, and opens the seccomp filter for bwrap on descriptor 3.
  */
-import { access, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { UndoJournal } from '../chroot/journal.ts';
 import type { BuildLog } from '../chroot/build-log.ts';
@@ -22,18 +22,10 @@ import type { SandboxPolicy, SandboxSettings } from './policy.ts';
 import { sandboxResolvers, type SandboxResolvers } from './resolvers.ts';
 import { seccompFilterFor } from './seccomp-filter.ts';
 import { sandboxTool } from './sandbox-tools.ts';
+import { exists } from '../devices/fs-probe.ts';
 
 /** Where the worker's own configuration lives: hidden from host commands. */
 const WORKER_CONFIG_DIR = '/etc/ami-factory';
-
-const exists = async (path: string): Promise<boolean> => {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 export interface OpenSandboxOptions {
   buildId: string;

@@ -6,9 +6,10 @@
  * to end processes without a fork racing the kill). No systemd needed: the directories are
  * made and removed here, below one `ami-factory` parent per hierarchy.
  */
-import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { exists } from '../devices/fs-probe.ts';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup';
 const PARENT = 'ami-factory';
@@ -23,15 +24,6 @@ export interface CgroupLimits {
   /** cgroup v2's scale: 1 to 10000, 100 being an ordinary process's share. */
   cpuWeight: number;
 }
-
-const exists = async (path: string): Promise<boolean> => {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 export async function cgroupVersion(root = CGROUP_ROOT): Promise<CgroupVersion> {
   return (await exists(join(root, 'cgroup.controllers'))) ? 'v2' : 'v1';

@@ -5,7 +5,7 @@
  * builds never pick the same subnet; the caller records `networkNames` in the undo journal
  * first, and `removeSandboxNetwork` deletes whatever of it exists.
  */
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { withHostLock } from '../devices/host-lock.ts';
 import { runSystemTool } from '../devices/system-tool.ts';
 import { nftRuleset } from './nft-ruleset.ts';
@@ -13,6 +13,7 @@ import {
   addressingAt, freeSlot, INTERFACE_PREFIX, parsePool, type SandboxAddressing, type SandboxNetworkNames,
 } from './network-plan.ts';
 import { runCheckedWithInput } from './tool-input.ts';
+import { exists } from '../devices/fs-probe.ts';
 
 export interface SandboxNetworkOptions {
   names: SandboxNetworkNames;
@@ -92,11 +93,3 @@ export async function removeSandboxNetwork(names: SandboxNetworkNames): Promise<
   }
 }
 
-const exists = async (path: string): Promise<boolean> => {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
