@@ -137,7 +137,13 @@ export async function startApiServer(port: number, options: ApiServerOptions = {
       response.writeHead(status, headers).end(body);
     };
     void (async () => {
-      const url = new URL(request.url ?? '/', `http://${request.headers.host ?? 'local'}`);
+      // Parsed against a fixed origin: the Host header is the client's to write, and it is
+      // checked as part of the signature, not trusted to form a URL.
+      const url = URL.parse(request.url ?? '/', 'http://local');
+      if (url === null) {
+        answer(...problemAnswer(400, 'InvalidPath', 'the request target is not a path'));
+        return;
+      }
       const candidates = routes.filter((r) => r.pattern.test(url.pathname));
       const route = candidates.find((r) => r.method === request.method);
       if (!route) {

@@ -3,6 +3,7 @@
  * knows (403 otherwise), 405 with Allow, 400 for a path that cannot be decoded, and ids the
  * CLI encodes so they can only ever name a build.
  */
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPath, FactoryClient } from '../../cli/api-client.ts';
 import { startApiServer, type LocalApi } from '../../local/api-server.ts';
@@ -63,6 +64,19 @@ describe('the local API', () => {
     const answer = await fetch(`${api.endpoint}/builds/%E0%A4%A`);
     expect(answer.status).toBe(400);
     expect(await answer.json()).toMatchObject({ error: 'InvalidPath' });
+  });
+
+  it('answers a Host header that names no host as a request to check, not with a server error', async () => {
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const url = new URL(`${api.endpoint}/builds`);
+      request({ hostname: url.hostname, port: url.port, path: url.pathname, headers: { host: 'not a host' } }, (response) => {
+        response.resume();
+        resolve(response.statusCode);
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(status).toBe(403);
   });
 
   it('takes an id the CLI encoded as one build id, never as another route', async () => {
