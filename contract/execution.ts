@@ -3,7 +3,14 @@
  * submit function starts an execution with and what the execution ends with, and the tags
  * that mark a build's resources in EC2.
  */
-import type { CreateSnapshotRequest, CreateVolumeRequest, RegisterImageRequest } from '@aws-sdk/client-ec2';
+import type {
+  CreateSnapshotRequest,
+  CreateVolumeRequest,
+  EnableImageDeregistrationProtectionRequest,
+  LaunchPermissionModifications,
+  ModifySnapshotAttributeRequest,
+  RegisterImageRequest,
+} from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 
 /** On every volume, snapshot and image a build creates: what clean-up searches by. */
@@ -81,6 +88,27 @@ export type ExistingImage = z.infer<typeof ExistingImageSchema>;
 /** An EC2 request object as the planner wrote it; EC2 itself judges its fields. */
 const ec2Request = <T extends object>() => z.custom<T>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), 'must be an EC2 request object');
 
+/**
+ * What the workflow does to the image in the build region once it is available, each an EC2
+ * request without the image or snapshot id, or null for nothing to do (Packer's ami_users,
+ * ami_groups, ami_org_arns, ami_ou_arns; snapshot_users, snapshot_groups; ami_product_codes;
+ * deprecate_at; deregistration_protection).
+ */
+export const DistributionSchema = z.object({
+  /** ModifyImageAttribute's `LaunchPermission`: `{ Add: [{ UserId } | { Group } | { OrganizationArn } | { OrganizationalUnitArn }] }`. */
+  launchPermission: ec2Request<LaunchPermissionModifications>().nullable(),
+  /** ModifySnapshotAttribute on the build's snapshot: `createVolumePermission`, `add`, `UserIds` and/or `GroupNames`. */
+  snapshotPermission: ec2Request<Omit<ModifySnapshotAttributeRequest, 'SnapshotId'>>().nullable(),
+  /** ModifyImageAttribute's `ProductCodes`. */
+  productCodes: z.array(z.string().min(1)).min(1).nullable(),
+  /** EnableImageDeprecation's `DeprecateAt`, an ISO 8601 UTC time. */
+  deprecateAt: z.iso.datetime().nullable(),
+  /** EnableImageDeregistrationProtection's parameters: `{ WithCooldown }`. */
+  deregistrationProtection: ec2Request<Omit<EnableImageDeregistrationProtectionRequest, 'ImageId'>>().nullable(),
+});
+
+export type Distribution = z.infer<typeof DistributionSchema>;
+
 export const ExecutionInputSchema = z.object({
   /** Also the execution name; every resource is tagged with it (BUILD_ID_TAG). */
   buildId: z.string().min(1).max(80),
@@ -98,6 +126,8 @@ export const ExecutionInputSchema = z.object({
   registerImage: ec2Request<RegisterImageRequest>(),
   /** The mapping that receives the new snapshot. */
   rootDeviceName: z.string().min(1),
+  /** Permissions, product codes, deprecation and protection of the image once it is available. */
+  distribution: DistributionSchema,
   /** The image to deregister first (force_deregister), or null. */
   existingImage: ExistingImageSchema.nullable(),
   polling: PollingSchema,

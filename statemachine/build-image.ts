@@ -1,7 +1,7 @@
 /**
  * The build-image workflow, step by step, as Packer's amazon-chroot builder runs it: claim a
  * host, create the volume in its zone, attach, provision in the chroot, detach, snapshot,
- * register, tag. build-image.asl.json is rendered from this (`npm run render:workflow`).
+ * register, tag, then product codes, deprecation, sharing and deregistration protection. build-image.asl.json is rendered from this (`npm run render:workflow`).
  *
  * Input, worker tasks and output follow docs/architecture.md. The workflow undoes nothing
  * itself: every failure names its error and fails, and the clean-up function, run when an
@@ -393,10 +393,77 @@ const register: States = {
     Type: 'Choice',
     Comment: 'ImdsSupport has no "off" value either; unlike the registration options it can be set afterwards, which saves doubling the registration variants.',
     Choices: [{ Variable: '$.registerImage.ImdsSupport', IsPresent: true, Next: 'Require IMDSv2' }],
-    Default: 'Report the image',
+    Default: 'Set product codes?',
   },
   'Require IMDSv2': ec2Task('modifyImageAttribute', {
     parameters: { 'ImageId.$': '$.image.ImageId', ImdsSupport: { 'Value.$': '$.registerImage.ImdsSupport' } },
+    resultPath: null,
+    next: 'Set product codes?',
+  }),
+};
+
+/**
+ * Packer's last steps, in the build region, each only when the planner wrote its request
+ * (`distribution`, null for nothing to do). The image is available, so each call acts on a
+ * finished image; a failure fails the build like any other, and the clean-up function
+ * deregisters the image, so no half-shared image stays behind. Product codes and deprecation
+ * come before sharing, so no one is ever given the image without them; deregistration
+ * protection comes last, as a protected image is one the clean-up function could not remove.
+ */
+const distribute: States = {
+  'Set product codes?': whenPresent('$.distribution.productCodes', 'Set product codes', 'Deprecate the image?', 'ami_product_codes.'),
+  'Set product codes': ec2Task('modifyImageAttribute', {
+    comment: 'Before any sharing: EC2 refuses to change product codes on an image that has them, and to make a product-coded image public.',
+    parameters: { 'ImageId.$': '$.image.ImageId', 'ProductCodes.$': '$.distribution.productCodes' },
+    resultPath: null,
+    next: 'Deprecate the image?',
+  }),
+  'Deprecate the image?': whenPresent('$.distribution.deprecateAt', 'Deprecate the image', 'Share the image?', 'deprecate_at.'),
+  'Deprecate the image': ec2Task('enableImageDeprecation', {
+    comment: 'The planner checked that the time is in the future and within EC2\'s limit when the build was submitted.',
+    parameters: { 'ImageId.$': '$.image.ImageId', 'DeprecateAt.$': '$.distribution.deprecateAt' },
+    resultPath: null,
+    next: 'Share the image?',
+  }),
+  'Share the image?': whenPresent(
+    '$.distribution.launchPermission',
+    'Share the image',
+    'Share the snapshot?',
+    'ami_users, ami_groups ("all": public), ami_org_arns and ami_ou_arns, in one launch permission change.',
+  ),
+  'Share the image': ec2Task('modifyImageAttribute', {
+    comment: 'Adds launch permissions only, never removes: a force_deregister build starts from a new image anyway.',
+    parameters: { 'ImageId.$': '$.image.ImageId', 'LaunchPermission.$': '$.distribution.launchPermission' },
+    resultPath: null,
+    next: 'Share the snapshot?',
+  }),
+  'Share the snapshot?': whenPresent(
+    '$.distribution.snapshotPermission',
+    'Which snapshot sharing?',
+    'Protect from deregistration?',
+    'snapshot_users and snapshot_groups: create-volume permission on the snapshot the build made, the image\'s only snapshot (the planner refuses sharing for images that map others).',
+  ),
+  ...ec2TaskVariants('Share the snapshot', 'modifySnapshotAttribute', {
+    decision: 'Which snapshot sharing?',
+    comment: 'OperationType with UserIds and GroupNames rather than a CreateVolumePermission structure: both mean the same to EC2, and the local AWS honours only this form.',
+    request: '$.distribution.snapshotPermission',
+    always: [['SnapshotId', '$.snapshot.SnapshotId'], 'Attribute', 'OperationType'],
+    whenPresent: ['UserIds', 'GroupNames'],
+    supported: [['UserIds'], ['GroupNames'], ['UserIds', 'GroupNames']],
+    otherwise: 'Snapshot sharing names no one',
+    resultPath: null,
+    next: 'Protect from deregistration?',
+  }),
+  'Snapshot sharing names no one': raise('NothingToShare', 'snapshotPermission names neither UserIds nor GroupNames: the planner writes it only with one of them'),
+  'Protect from deregistration?': whenPresent(
+    '$.distribution.deregistrationProtection',
+    'Protect from deregistration',
+    'Report the image',
+    'deregistration_protection.',
+  ),
+  'Protect from deregistration': ec2Task('enableImageDeregistrationProtection', {
+    comment: 'Last: nothing after it can fail, and a protected image is one the clean-up function could not deregister.',
+    parameters: { 'ImageId.$': '$.image.ImageId', 'WithCooldown.$': '$.distribution.deregistrationProtection.WithCooldown' },
     resultPath: null,
     next: 'Report the image',
   }),
@@ -426,7 +493,7 @@ export const buildImageDefinition = {
   Comment:
     'Builds one EBS-backed AMI the chroot way. Rendered from statemachine/build-image.ts; docs/workflow.md shows it as a diagram. Every failure ends in Build failed; the clean-up function removes what a failed, stopped or timed-out build left.',
   StartAt: 'Claim a host',
-  States: { ...claim, ...createVolume, ...attach, ...provision, ...detach, ...snapshot, ...replaceExisting, ...register, ...report, ...failWithTheError() },
+  States: { ...claim, ...createVolume, ...attach, ...provision, ...detach, ...snapshot, ...replaceExisting, ...register, ...distribute, ...report, ...failWithTheError() },
 };
 
 /** The definition as build-image.asl.json holds it. */

@@ -22,7 +22,17 @@ import type {
 import { DEFAULT_MOUNT_ROOT, renderHostTemplate, type AmazonChrootConfig, type BlockDeviceMapping, type BuildRequest } from '../../model/index.ts';
 import { formatFieldErrors, joinPath, type FieldError } from '../../contract/field-errors.ts';
 import { bundleKey, logKey } from '../../contract/bundle.ts';
-import { BUILD_ID_TAG, TEAM_TAG, type BuildOwner, type BuildSecretRef, type ExecutionInput, type ExistingImage, type Polling, type Timeouts } from '../../contract/execution.ts';
+import {
+  BUILD_ID_TAG,
+  TEAM_TAG,
+  type BuildOwner,
+  type BuildSecretRef,
+  type Distribution,
+  type ExecutionInput,
+  type ExistingImage,
+  type Polling,
+  type Timeouts,
+} from '../../contract/execution.ts';
 import { ProblemError } from './http.ts';
 import { posix } from 'node:path';
 
@@ -41,6 +51,8 @@ export interface PlanOptions {
   owner?: BuildOwner | null;
   /** The build's secret (its sensitive variables' values), which the workflow hands to the host. */
   secret?: BuildSecretRef | null;
+  /** The submit time, which deprecate_at is checked against; now by default. */
+  now?: Date;
 }
 
 /** EC2 allows 50 tags per resource. */
@@ -298,6 +310,8 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
   // As Packer: the image's tags go on its snapshot too, snapshot_tags added or overriding.
   const snapshotTags = tagList('snapshot_tags', { ...builder.tags, ...builder.snapshot_tags }, factoryTags, problems);
   const imageTags = tagList('tags', builder.tags, factoryTags, problems);
+  refuseCopies(builder, options.target.region, problems);
+  const distribution = planDistribution(builder, mappings, root, options.now ?? new Date(), problems);
   problems.throwIfAny();
 
   return {
@@ -327,11 +341,134 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
       TagSpecifications: [{ ResourceType: 'image', Tags: imageTags }],
     },
     rootDeviceName: root,
+    distribution,
     existingImage: options.existingImage ?? null,
     polling: pollingFor(builder, options.polling),
     timeouts: options.timeouts,
     owner,
     secret: options.secret ?? null,
+  };
+}
+
+const COPIES_NOT_APPLIED = 'copies to other regions and accounts are not applied yet, so the factory refuses it rather than ignore it';
+
+/**
+ * Copies need machinery in each destination region (CopyImage is called there), which the
+ * workflow does not have yet: each option that asks for one is refused, not ignored.
+ */
+function refuseCopies(builder: AmazonChrootConfig, buildRegion: string, problems: Problems): void {
+  // The model already dropped the template's own region; an unset region means the factory's.
+  const otherRegions = builder.ami_regions.filter((region) => region !== buildRegion);
+  if (otherRegions.length > 0) {
+    problems.add(problems.at('ami_regions'), `ami_regions asks for copies in ${otherRegions.join(', ')}: ${COPIES_NOT_APPLIED}`);
+  }
+  if (Object.keys(builder.region_kms_key_ids).length > 0) {
+    problems.add(problems.at('region_kms_key_ids'), `region_kms_key_ids sets the keys of copies in other regions: ${COPIES_NOT_APPLIED}`);
+  }
+  if (builder.skip_save_build_region) {
+    problems.add(problems.at('skip_save_build_region'), `skip_save_build_region keeps the image only in its copies: ${COPIES_NOT_APPLIED}`);
+  }
+  if (builder.snapshot_copy_duration_minutes !== undefined) {
+    problems.add(problems.at('snapshot_copy_duration_minutes'), `snapshot_copy_duration_minutes paces the copies' snapshots: ${COPIES_NOT_APPLIED}`);
+  }
+}
+
+/** Letters and digits, as AWS Marketplace issues product codes. */
+const PRODUCT_CODE = /^[A-Za-z0-9]{1,64}$/;
+/** EC2's bounds on DeprecateAt, counted from the submit (the image is made minutes later). */
+const MAX_DEPRECATION_YEARS = 10;
+const MAX_PUBLIC_DEPRECATION_YEARS = 2;
+
+const unique = (values: readonly string[]): string[] => [...new Set(values)];
+
+function yearsAfter(time: Date, years: number): Date {
+  const later = new Date(time);
+  later.setUTCFullYear(later.getUTCFullYear() + years);
+  return later;
+}
+
+/**
+ * What the workflow does to the image in the build region once it is available: each entry
+ * is an EC2 request without the image or snapshot id, or null when the template asks for
+ * nothing. The model checked each value's form (account ids, "all", organization ARNs, RFC
+ * 3339 times); here are the rules that need the whole plan.
+ */
+function planDistribution(
+  builder: AmazonChrootConfig,
+  mappings: readonly Ec2BlockDeviceMapping[],
+  rootDeviceName: string,
+  now: Date,
+  problems: Problems,
+): Distribution {
+  const users = unique(builder.ami_users);
+  const groups = unique(builder.ami_groups);
+  const organizations = unique(builder.ami_org_arns);
+  const units = unique(builder.ami_ou_arns);
+  const launchPermissions = [
+    ...users.map((UserId) => ({ UserId })),
+    ...groups.map((Group) => ({ Group: Group as 'all' })),
+    ...organizations.map((OrganizationArn) => ({ OrganizationArn })),
+    ...units.map((OrganizationalUnitArn) => ({ OrganizationalUnitArn })),
+  ];
+  const isPublic = groups.includes('all');
+
+  const productCodes = unique(builder.ami_product_codes);
+  productCodes.forEach((code, index) => {
+    if (!PRODUCT_CODE.test(code)) problems.add(problems.at('ami_product_codes', index), `"${code}" is not a product code (letters and digits, as AWS Marketplace issues them)`);
+  });
+  if (productCodes.length > 0 && isPublic) {
+    problems.add(problems.at('ami_groups'), 'an image with product codes (ami_product_codes) cannot be made public: EC2 refuses it');
+  }
+
+  const snapshotUsers = unique(builder.snapshot_users);
+  const snapshotGroups = unique(builder.snapshot_groups);
+  if (snapshotUsers.length + snapshotGroups.length > 0) {
+    // The factory may change only snapshots it made; Packer would share every snapshot of
+    // the image, so sharing fewer without a word would be ignoring part of the option.
+    const others = mappings.filter((mapping) => mapping.DeviceName !== rootDeviceName && mapping.Ebs?.SnapshotId !== undefined);
+    if (others.length > 0) {
+      const listed = others.map((mapping) => `${mapping.Ebs?.SnapshotId ?? ''} (${mapping.DeviceName ?? ''})`).join(', ');
+      problems.add(
+        problems.at(snapshotUsers.length > 0 ? 'snapshot_users' : 'snapshot_groups'),
+        `the image also maps ${listed}, which the build did not make and cannot share: ` +
+          'snapshot sharing is applied only to images whose one snapshot is the one the build makes',
+      );
+    }
+  }
+
+  let deprecateAt: string | null = null;
+  if (builder.deprecate_at !== undefined) {
+    const time = new Date(builder.deprecate_at);
+    const years = isPublic ? MAX_PUBLIC_DEPRECATION_YEARS : MAX_DEPRECATION_YEARS;
+    if (Number.isNaN(time.getTime())) {
+      problems.add(problems.at('deprecate_at'), `"${builder.deprecate_at}" is not a time`);
+    } else if (time <= now) {
+      problems.add(problems.at('deprecate_at'), `${builder.deprecate_at} is in the past: EC2 deprecates an image only at a future time`);
+    } else if (time > yearsAfter(now, years)) {
+      problems.add(
+        problems.at('deprecate_at'),
+        `${builder.deprecate_at} is more than ${years} years away: EC2's limit for ${isPublic ? 'a public image' : 'an image'}`,
+      );
+    } else {
+      deprecateAt = time.toISOString();
+    }
+  }
+
+  const protection = builder.deregistration_protection;
+  return {
+    launchPermission: launchPermissions.length === 0 ? null : { Add: launchPermissions },
+    snapshotPermission:
+      snapshotUsers.length + snapshotGroups.length === 0
+        ? null
+        : {
+            Attribute: 'createVolumePermission',
+            OperationType: 'add',
+            ...(snapshotUsers.length === 0 ? {} : { UserIds: snapshotUsers }),
+            ...(snapshotGroups.length === 0 ? {} : { GroupNames: snapshotGroups }),
+          },
+    productCodes: productCodes.length === 0 ? null : productCodes,
+    deprecateAt,
+    deregistrationProtection: protection.enabled ? { WithCooldown: protection.with_cooldown } : null,
   };
 }
 

@@ -37,6 +37,8 @@ const PUBLISHED_OPTIONS = [
   'snapshot_users',
   'snapshot_groups',
   'ami_regions',
+  'ami_product_codes',
+  'deprecate_at',
 ] as const;
 
 function containsSecret(text: string, secrets: readonly string[]): boolean {

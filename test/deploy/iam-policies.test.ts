@@ -4,7 +4,7 @@
  * either by a Condition or by resources narrower than "all of that type", and the few
  * exceptions are listed with their reasons. Then the conditions a shared factory relies on:
  * tag values, not only tag presence; a build secret readable only by the host it was tagged
- * for; the one image attribute the workflow may set.
+ * for; the image attributes the workflow may set.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packageDeployment, type Resource, type Template } from '../../local/factory-resources.ts';
@@ -116,7 +116,15 @@ describe('the deployment\'s IAM policies', () => {
         Null: { 'aws:RequestTag/ami-factory:team': 'false' },
       });
     }
-    for (const sid of ['SnapshotBuildVolume', 'TagBuildResources', 'UseBuildVolumes', 'ReplaceBuildImages', 'DeleteBuildSnapshots']) {
+    for (const sid of [
+      'SnapshotBuildVolume',
+      'TagBuildResources',
+      'UseBuildVolumes',
+      'ReplaceBuildImages',
+      'DeleteBuildSnapshots',
+      'RetireAndProtectBuildImages',
+      'ShareBuildSnapshots',
+    ]) {
       expect(statement('BuildImageStateMachineRole', sid).Condition, sid).toEqual({
         StringLike: { 'aws:ResourceTag/ami-factory:build-id': 'b-*' },
         Null: { 'aws:ResourceTag/ami-factory:team': 'false' },
@@ -124,10 +132,10 @@ describe('the deployment\'s IAM policies', () => {
     }
   });
 
-  it('lets the workflow set one image attribute, ImdsSupport', () => {
-    const modify = statement('BuildImageStateMachineRole', 'RequireImdsV2OnBuildImages');
+  it('lets the workflow set only the image attributes it plans: ImdsSupport, launch permissions, product codes', () => {
+    const modify = statement('BuildImageStateMachineRole', 'SetBuildImageAttributes');
     expect(modify.Action).toBe('ec2:ModifyImageAttribute');
-    expect(modify.Condition?.StringEqualsIfExists).toEqual({ 'ec2:Attribute': 'imdsSupport' });
+    expect(modify.Condition?.StringEqualsIfExists).toEqual({ 'ec2:Attribute': ['imdsSupport', 'launchPermission', 'productCodes'] });
     const others = roles.flatMap(([, role]) => statementsOf(role)).filter((entry) => list(entry.Action).includes('ec2:ModifyImageAttribute'));
     expect(others).toEqual([modify]);
   });

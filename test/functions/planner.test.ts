@@ -245,3 +245,131 @@ describe('mount_path at submit', () => {
     expect(() => plan({ mount_path: '/srv/chroots/{{.Device}}' }, SOURCE, { mountRoot: '/srv/chroots' })).not.toThrow();
   });
 });
+
+describe('distribution in the build region', () => {
+  const NOW = new Date('2024-05-06T07:08:09Z');
+  /** A source whose only snapshot is the root one, which the build replaces with its own. */
+  const ROOT_ONLY: Image = { ...SOURCE, BlockDeviceMappings: SOURCE.BlockDeviceMappings?.filter((mapping) => mapping.DeviceName !== '/dev/xvdb') };
+  const ORG = 'arn:aws:organizations::111122223333:organization/o-abcdefghij';
+  const OU = 'arn:aws:organizations::111122223333:ou/o-abcdefghij/ou-ab12-cdef3456';
+
+  it('asks for nothing when the template shares, codes, deprecates and protects nothing', () => {
+    expect(plan({}).distribution).toEqual({
+      launchPermission: null,
+      snapshotPermission: null,
+      productCodes: null,
+      deprecateAt: null,
+      deregistrationProtection: null,
+    });
+  });
+
+  it('writes one launch permission change for ami_users, ami_groups, ami_org_arns and ami_ou_arns, each once', () => {
+    const input = plan({ ami_users: ['210987654321', '345678901234', '210987654321'], ami_groups: ['all'], ami_org_arns: [ORG], ami_ou_arns: [OU] });
+    expect(input.distribution.launchPermission).toEqual({
+      Add: [{ UserId: '210987654321' }, { UserId: '345678901234' }, { Group: 'all' }, { OrganizationArn: ORG }, { OrganizationalUnitArn: OU }],
+    });
+  });
+
+  it('shares the build\'s snapshot with snapshot_users and snapshot_groups, in the form OperationType + UserIds/GroupNames', () => {
+    expect(plan({ snapshot_users: '210987654321,345678901234' }, ROOT_ONLY).distribution.snapshotPermission).toEqual({
+      Attribute: 'createVolumePermission',
+      OperationType: 'add',
+      UserIds: ['210987654321', '345678901234'],
+    });
+    expect(plan({ snapshot_groups: ['all'] }, ROOT_ONLY).distribution.snapshotPermission).toEqual({
+      Attribute: 'createVolumePermission',
+      OperationType: 'add',
+      GroupNames: ['all'],
+    });
+  });
+
+  it('refuses snapshot sharing for an image that maps snapshots the build did not make', () => {
+    expect(problemsOf(() => plan({ snapshot_users: ['210987654321'] }))).toEqual([
+      { path: 'builders[0].snapshot_users', message: expect.stringContaining('snap-0data (/dev/xvdb)') as string },
+    ]);
+    expect(
+      problemsOf(() =>
+        plan(
+          {
+            snapshot_groups: ['all'],
+            root_device_name: '/dev/xvda',
+            root_volume_size: 8,
+            ami_block_device_mappings: [
+              { device_name: '/dev/xvda', volume_size: 8 },
+              { device_name: '/dev/xvdf', snapshot_id: 'snap-0123456789abcdef0' },
+            ],
+          },
+          ROOT_ONLY,
+        ),
+      ),
+    ).toEqual([{ path: 'builders[0].snapshot_groups', message: expect.stringContaining('snap-0123456789abcdef0 (/dev/xvdf)') as string }]);
+  });
+
+  it('sets ami_product_codes, and refuses codes that are not codes or on a public image', () => {
+    expect(plan({ ami_product_codes: ['abcdefghijklmnopqrstuvwxy'] }).distribution.productCodes).toEqual(['abcdefghijklmnopqrstuvwxy']);
+    expect(problemsOf(() => plan({ ami_product_codes: ['ok123', 'no/such code'] }))).toEqual([
+      { path: 'builders[0].ami_product_codes[1]', message: expect.stringContaining('is not a product code') as string },
+    ]);
+    expect(problemsOf(() => plan({ ami_product_codes: ['abc123'], ami_groups: ['all'] }))).toEqual([
+      { path: 'builders[0].ami_groups', message: expect.stringContaining('cannot be made public') as string },
+    ]);
+  });
+
+  it('deprecates at deprecate_at, in UTC, only between the submit and EC2\'s limit', () => {
+    expect(plan({ deprecate_at: '2026-01-02T15:04:05+02:00' }, SOURCE, { now: NOW }).distribution.deprecateAt).toBe('2026-01-02T13:04:05.000Z');
+    expect(problemsOf(() => plan({ deprecate_at: '2024-05-06T07:00:00Z' }, SOURCE, { now: NOW }))).toEqual([
+      { path: 'builders[0].deprecate_at', message: expect.stringContaining('is in the past') as string },
+    ]);
+    expect(problemsOf(() => plan({ deprecate_at: '2034-05-07T00:00:00Z' }, SOURCE, { now: NOW }))).toEqual([
+      { path: 'builders[0].deprecate_at', message: expect.stringContaining('more than 10 years away') as string },
+    ]);
+    // A public image may be deprecated at most 2 years ahead.
+    expect(problemsOf(() => plan({ deprecate_at: '2027-01-01T00:00:00Z', ami_groups: ['all'] }, SOURCE, { now: NOW }))).toEqual([
+      { path: 'builders[0].deprecate_at', message: expect.stringContaining('more than 2 years away: EC2\'s limit for a public image') as string },
+    ]);
+  });
+
+  it('protects the image from deregistration when enabled, with the cooldown asked for', () => {
+    expect(plan({ deregistration_protection: { enabled: true } }).distribution.deregistrationProtection).toEqual({ WithCooldown: false });
+    expect(plan({ deregistration_protection: { enabled: true, with_cooldown: true } }).distribution.deregistrationProtection).toEqual({ WithCooldown: true });
+    expect(plan({ deregistration_protection: { enabled: false } }).distribution.deregistrationProtection).toBeNull();
+  });
+});
+
+describe('copies to other regions and accounts', () => {
+  it('refuses ami_regions other than the build region, naming the option', () => {
+    expect(problemsOf(() => plan({ ami_regions: ['eu-west-1', 'us-east-1', 'eu-central-1'] }))).toEqual([
+      {
+        path: 'builders[0].ami_regions',
+        message: expect.stringMatching(/us-east-1, eu-central-1: copies to other regions and accounts are not applied yet/) as string,
+      },
+    ]);
+    // The build region alone asks for no copy, with or without region set.
+    expect(plan({ ami_regions: ['eu-west-1'] }).registerImage.Name).toBe('planned');
+    expect(plan({ region: 'eu-west-1', ami_regions: ['eu-west-1'] }).registerImage.Name).toBe('planned');
+  });
+
+  it('refuses region_kms_key_ids and skip_save_build_region, each with its own error', () => {
+    const problems = problemsOf(() =>
+      plan({
+        encrypt_boot: true,
+        kms_key_id: 'alias/images',
+        ami_regions: ['us-east-1'],
+        region_kms_key_ids: { 'us-east-1': 'alias/images' },
+        skip_save_build_region: true,
+      }),
+    );
+    expect(problems.map((problem) => problem.path)).toEqual([
+      'builders[0].ami_regions',
+      'builders[0].region_kms_key_ids',
+      'builders[0].skip_save_build_region',
+    ]);
+    for (const problem of problems) expect(problem.message).toContain('copies to other regions and accounts are not applied yet');
+  });
+
+  it('refuses snapshot_copy_duration_minutes: it paces copies, which are not made', () => {
+    expect(problemsOf(() => plan({ snapshot_copy_duration_minutes: 60 }))).toEqual([
+      { path: 'builders[0].snapshot_copy_duration_minutes', message: expect.stringContaining('copies to other regions and accounts are not applied yet') as unknown },
+    ]);
+  });
+});

@@ -219,6 +219,14 @@ describe('POST /builds refuses', () => {
     expect(answer.body.message).toContain('may only grow');
   });
 
+  it('copies to other regions, which are not applied yet, naming ami_regions (400)', async () => {
+    const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_regions: ['us-west-2'] }) }));
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ error: 'InvalidBuildPlan', errors: [{ path: 'builders[0].ami_regions' }] });
+    expect(answer.body.errors).toHaveLength(1);
+    expect(answer.body.message).toContain('copies to other regions and accounts are not applied yet');
+  });
+
   it('an ami_name that an image already has, naming that image (409)', async () => {
     const taken = (await aws.ec2.send(new RegisterImageCommand({ Name: 'taken-name' }))).ImageId as string;
     const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: 'taken-name' }) }));

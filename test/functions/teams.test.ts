@@ -316,6 +316,7 @@ describe('sensitive variables', () => {
           tags: { Password: '{{user `password`}}' },
           snapshot_tags: { Fine: 'yes', Also: 'x{{user `url`}}' },
           root_volume_tags: { Key: '{{user `password`}}' },
+          ami_product_codes: ['{{user `password`}}'],
         }),
       }, {}, CALLER),
     );
@@ -324,6 +325,7 @@ describe('sensitive variables', () => {
     expect((answer.body.errors as { path: string }[]).map((error) => error.path).sort()).toEqual([
       'builders[0].ami_description',
       'builders[0].ami_name',
+      'builders[0].ami_product_codes[0]',
       'builders[0].root_volume_tags.Key',
       'builders[0].snapshot_tags.Also',
       'builders[0].tags.Password',

@@ -95,6 +95,7 @@ describe('build-image definition', () => {
       [
         'ImageFailed',
         'ImageNotAvailable',
+        'NothingToShare',
         'SnapshotFailed',
         'SnapshotNotCompleted',
         'UnsupportedImageOptions',

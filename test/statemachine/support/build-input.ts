@@ -25,6 +25,8 @@ export interface InputOptions {
   /** Merged over a plain HVM image: no SR-IOV, NitroTPM, UEFI data or IMDS setting. */
   registerImage?: Partial<RegisterImageRequest>;
   existingImage?: ExecutionInput['existingImage'];
+  /** Merged over nothing to do: no sharing, product codes, deprecation or protection. */
+  distribution?: Partial<ExecutionInput['distribution']>;
   polling?: Partial<ExecutionInput['polling']>;
   timeouts?: Partial<ExecutionInput['timeouts']>;
 }
@@ -64,6 +66,14 @@ export function buildImageInput(options: InputOptions): ExecutionInput {
       ...options.registerImage,
     },
     rootDeviceName: ROOT_DEVICE,
+    distribution: {
+      launchPermission: null,
+      snapshotPermission: null,
+      productCodes: null,
+      deprecateAt: null,
+      deregistrationProtection: null,
+      ...options.distribution,
+    },
     existingImage: options.existingImage ?? null,
     // The local engines' volumes, snapshots and images are ready at once: no poll ever waits.
     polling: { volume: 0, attachment: 0, snapshot: 0, image: 0, maxAttempts: 3, ...options.polling },
