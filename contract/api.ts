@@ -24,10 +24,17 @@ export const ProblemSchema = z.object({
 
 export type Problem = z.infer<typeof ProblemSchema>;
 
-/** `POST /builds` (202, or 200 for an idempotent replay). */
+/**
+ * `POST /builds`: 202 for a new build; 200 for an idempotent replay, or for a build of the
+ * caller's team that already made (or is making) what the request would (`reused`).
+ */
 export const BuildAcceptedSchema = z.object({
   buildId: z.string(),
   status: z.string(),
+  /** True when the answer is an earlier build with the same bake key, not a new one. */
+  reused: z.boolean(),
+  /** The reused build's image, when it has one. */
+  imageId: z.string().optional(),
   links: z.object({ self: z.string(), log: z.string() }),
 });
 

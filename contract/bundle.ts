@@ -66,8 +66,17 @@ export const BuildBundleSchema = z.object(
 
 export type BuildBundle = z.output<typeof BuildBundleSchema>;
 
-/** The body of `POST /builds`. */
-export const SubmitBodySchema = z.object({ bundle: BuildBundleSchema }, expecting('a JSON object: {"bundle": ...}'));
+/**
+ * The body of `POST /builds`. `rebake` bakes even when an image (or a running build) of the
+ * caller's team already has the request's bake key.
+ */
+export const SubmitBodySchema = z.object(
+  {
+    bundle: BuildBundleSchema,
+    rebake: z.boolean({ error: 'must be true or false' }).optional(),
+  },
+  expecting('a JSON object: {"bundle": ...}'),
+);
 
 export type SubmitBody = z.output<typeof SubmitBodySchema>;
 

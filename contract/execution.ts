@@ -29,6 +29,11 @@ export const ROOT_SNAPSHOT_TAG = 'ami-factory:root-snapshot-id';
  */
 export const TEAM_TAG = 'ami-factory:team';
 /**
+ * On every volume, snapshot and image a build creates: its bake key (what the build would
+ * produce, functions/lib/bake-key.ts). A submit with the same key and team reuses the image.
+ */
+export const BAKE_KEY_TAG = 'ami-factory:bake-key';
+/**
  * On a build's secret once a host claimed the build: the claiming instance's ARN, which the
  * worker role's policy compares with the caller's `ec2:SourceInstanceARN`.
  */

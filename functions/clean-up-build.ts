@@ -20,9 +20,12 @@
  * 4. delete the build's remaining snapshots;
  * 5. release the build's claim on ami_name, if it still holds it, so the name may be built
  *    again (a build that succeeded keeps it through its image);
- * 6. delete the build's secret, the values of its sensitive variables.
+ * 6. delete the build's secret, the values of its sensitive variables;
+ * 7. publish Build Failed (source `ami-factory`, contract/events.ts) on the factory's bus,
+ *    with the execution's error and cause, and whether everything was removed.
  * Failures do not stop the other steps; they are reported at the end by throwing, so that
- * the asynchronous invocation is retried.
+ * the asynchronous invocation is retried. A retry publishes Build Failed again: the event is
+ * delivered at least once, and its `cleanedUp` says whether that run left anything.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -39,12 +42,20 @@ import {
   type Volume,
 } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, type DescribeExecutionOutput, type HistoryEvent } from '@aws-sdk/client-sfn';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetQueueUrlCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
-import type { ExecutionStatusChange, ExecutionStatusChangeEvent } from '../contract/events.ts';
+import {
+  BUILD_FAILED,
+  BuildFailedDetailSchema,
+  FACTORY_EVENT_SOURCE,
+  type BuildFailedDetail,
+  type ExecutionStatusChange,
+  type ExecutionStatusChangeEvent,
+} from '../contract/events.ts';
 import { BUILD_ID_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 import { ClaimAnswerSchema, type ClaimAnswer, type ReleaseTask } from '../contract/worker-tasks.ts';
-import { ec2, isAwsError, s3, secretsManager, sfn, sqs } from './lib/aws.ts';
+import { ec2, eventBridge, isAwsError, s3, secretsManager, sfn, sqs } from './lib/aws.ts';
 import { isBuildId } from './lib/build-id.ts';
 import { deleteBuildSecret } from './lib/build-secret.ts';
 import { executionArn, executionHistory } from './lib/builds.ts';
@@ -64,6 +75,8 @@ export interface CleanUpReport {
   releasedName: string | null;
   /** The build's secret, deleted. */
   deletedSecret: string | null;
+  /** The Build Failed event's detail, once published. */
+  publishedFailure: BuildFailedDetail | null;
 }
 
 /** What a build left, found by its tag and its execution history. */
@@ -114,18 +127,80 @@ export async function handler(event: ExecutionStatusChangeEvent, context?: Conte
   const [deletedSecret = null] = await failures.settle([deleteSecretOf(input)]);
   report.releasedName = releasedName;
   report.deletedSecret = deletedSecret;
+  // Last, so the event says whether anything was left behind.
+  const failure = failureDetail(buildId, status, execution, input, failures.count === 0);
+  if (failure !== undefined) {
+    const [published = null] = await failures.settle([publishBuildFailed(failure)]);
+    report.publishedFailure = published;
+  } else if (!succeeded) {
+    // Only an execution started without the submit function's input, or one long gone.
+    log.warn('Build Failed not published: no execution input naming the image');
+  }
   log.info({ ...report, failures: failures.count }, 'clean-up done');
   failures.throwIfAny(buildId, log);
   return report;
 }
 
 function emptyReport(buildId: string): CleanUpReport {
-  return { buildId, releasedHosts: [], deletedVolumes: [], deregisteredImages: [], deletedSnapshots: [], releasedName: null, deletedSecret: null };
+  return {
+    buildId,
+    releasedHosts: [],
+    deletedVolumes: [],
+    deregisteredImages: [],
+    deletedSnapshots: [],
+    releasedName: null,
+    deletedSecret: null,
+    publishedFailure: null,
+  };
+}
+
+const UNSUCCESSFUL = ['FAILED', 'TIMED_OUT', 'ABORTED'] as const;
+
+/** Where Build Failed goes: the deployment's EVENT_BUS_NAME, the account's default bus without one. */
+function eventBusName(): string {
+  return process.env.EVENT_BUS_NAME?.trim() || 'default';
+}
+
+/** Build Failed's detail for a build that ended unsuccessfully and whose input is known; otherwise undefined. */
+function failureDetail(
+  buildId: string,
+  status: string,
+  execution: DescribeExecutionOutput | undefined,
+  input: CleanUpInput,
+  cleanedUp: boolean,
+): BuildFailedDetail | undefined {
+  const ended = UNSUCCESSFUL.find((unsuccessful) => unsuccessful === status);
+  if (ended === undefined || input.amiName === undefined) return undefined;
+  // Parsed, so a detail that drifted from the contract fails here rather than at a subscriber.
+  return BuildFailedDetailSchema.parse({
+    buildId,
+    team: input.team ?? null,
+    amiName: input.amiName,
+    status: ended,
+    error: execution?.error ?? null,
+    cause: execution?.cause ?? null,
+    cleanedUp,
+  });
+}
+
+async function publishBuildFailed(detail: BuildFailedDetail): Promise<BuildFailedDetail> {
+  const answer = await eventBridge().send(
+    new PutEventsCommand({
+      Entries: [{ EventBusName: eventBusName(), Source: FACTORY_EVENT_SOURCE, DetailType: BUILD_FAILED, Detail: JSON.stringify(detail) }],
+    }),
+  );
+  // PutEvents answers 200 with the entry refused (throttled, for one): a retry publishes it.
+  const refused = answer.Entries?.find((entry) => entry.ErrorCode !== undefined);
+  if ((answer.FailedEntryCount ?? 0) > 0 || refused !== undefined) {
+    throw new Error(`Build Failed for ${detail.buildId} was not published: ${refused?.ErrorCode ?? 'refused'} ${refused?.ErrorMessage ?? ''}`.trim());
+  }
+  return detail;
 }
 
 /** What clean-up reads of the execution's input: its name, target, owner and secret. */
 interface CleanUpInput {
   amiName?: string;
+  team?: string;
   target?: { region: string; accountId: string };
   owned: boolean;
   secretId?: string;
@@ -135,7 +210,9 @@ function inputOf(execution: DescribeExecutionOutput | undefined): CleanUpInput {
   const input = parsed(execution?.input) ?? {};
   const registerImage = input.registerImage as { Name?: unknown } | undefined;
   const target = input.target as { region?: unknown; accountId?: unknown } | undefined;
+  const owner = input.owner as { team?: unknown } | null | undefined;
   return {
+    team: typeof owner?.team === 'string' ? owner.team : undefined,
     amiName: typeof registerImage?.Name === 'string' ? registerImage.Name : undefined,
     target: typeof target?.region === 'string' && typeof target.accountId === 'string' ? { region: target.region, accountId: target.accountId } : undefined,
     // Builds the API started (with an owner) claimed their name; others (tests driving the

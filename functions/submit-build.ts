@@ -14,6 +14,12 @@
  * own (build-secret.ts), and may run host-side commands only with the configuration's grant
  * (request-policy.ts). What a submit made before failing (the name claim, the secret, the
  * owner marker) is removed again, so a refused or failed submit leaves nothing behind.
+ *
+ * A build is not baked twice: the request's bake key (lib/bake-key.ts) names what it would
+ * produce, and when an available image or a running build of the caller's team has it, the
+ * answer is that build (200, `reused`), unless the body asks to `rebake`. The reuse check
+ * comes after the policy checks (a refused request stays refused) and before the name checks
+ * (the image being reused may well hold ami_name).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,6 +42,8 @@ import { artifactsBucket, buildSecretsPrefix, maxBodyBytes, pollingConfig, state
 import { bundleKey } from '../contract/bundle.ts';
 import { bodyBytes, callerIdentity, header, httpHandler, json, ProblemError } from './lib/http.ts';
 import type { Logger } from './lib/log.ts';
+import { bakeKey } from './lib/bake-key.ts';
+import { findReusableImage, readBakeRecord, writeBakeRecord, type BakeScope } from './lib/bake-reuse.ts';
 import { claimName, inFlight, releaseName, type HolderVerdict, type NameClaim } from './lib/name-claims.ts';
 import { planBuild } from './lib/planner.ts';
 import { hostCommandUses, publishedSensitiveValues, refuseIfAny } from './lib/request-policy.ts';
@@ -44,14 +52,41 @@ import { parseSubmitBody } from './lib/submit-request.ts';
 
 const HASH_METADATA = 'request-sha256';
 
-function accepted(buildId: string, status: string, replayed: boolean): APIGatewayProxyResult {
+/** How an answer came about: a new build, an Idempotency-Key replay, or a reused build. */
+type Answered = { as: 'new' } | { as: 'replayed' } | { as: 'reused'; imageId?: string };
+
+function accepted(buildId: string, status: string, how: Answered): APIGatewayProxyResult {
   const self = `/builds/${buildId}`;
-  const answer: BuildAccepted = { buildId, status, links: { self, log: `${self}/log` } };
+  const answer: BuildAccepted = {
+    buildId,
+    status,
+    reused: how.as === 'reused',
+    ...(how.as === 'reused' && how.imageId !== undefined ? { imageId: how.imageId } : {}),
+    links: { self, log: `${self}/log` },
+  };
   return json(
-    replayed ? 200 : 202,
+    how.as === 'new' ? 202 : 200,
     answer,
-    { location: self, ...(replayed ? { 'idempotent-replayed': 'true' } : {}) },
+    { location: self, ...(how.as === 'replayed' ? { 'idempotent-replayed': 'true' } : {}) },
   );
+}
+
+/**
+ * The build of the caller's team that already has the bake key: the one that made an
+ * available image, else one still running; undefined when a new build must bake.
+ */
+async function reusedBuild(machine: StateMachine, scope: BakeScope): Promise<APIGatewayProxyResult | undefined> {
+  const image = await findReusableImage(ec2(), scope);
+  if (image !== null) return accepted(image.buildId, 'SUCCEEDED', { as: 'reused', imageId: image.imageId });
+  const buildId = await readBakeRecord(s3(), scope);
+  if (buildId === undefined) return undefined;
+  let status: string | undefined;
+  try {
+    status = (await describeBuild(sfn(), machine, buildId)).status;
+  } catch (error) {
+    if (!(error instanceof ProblemError && error.status === 404)) throw error;
+  }
+  return status === 'RUNNING' ? accepted(buildId, status, { as: 'reused' }) : undefined;
 }
 
 /** The request hash stored with a build's bundle, or undefined when there is no bundle yet. */
@@ -83,7 +118,7 @@ async function replayOf(machine: StateMachine, bucket: string, buildId: string, 
   if (stored !== hash) throw keyReused();
   try {
     const execution = await describeBuild(sfn(), machine, buildId);
-    return accepted(buildId, execution.status ?? 'RUNNING', true);
+    return accepted(buildId, execution.status ?? 'RUNNING', { as: 'replayed' });
   } catch (error) {
     if (error instanceof ProblemError && error.status === 404) return undefined;
     throw error;
@@ -201,6 +236,20 @@ export const handler = httpHandler(async (event, log) => {
   const grants: BuildGrants = { hostCommands: mayRunHostCommands(caller) };
   refuseIfAny(publishedSensitiveValues(buildRequest, builderPath), grants.hostCommands ? [] : hostCommandUses(buildRequest, builderPath));
   const source = await resolveSourceImage(ec2(), buildRequest.builder, builderPath);
+  const scope: BakeScope = {
+    bucket,
+    accountId: machine.accountId,
+    region: machine.region,
+    team: owner.team,
+    bakeKey: await bakeKey({ team: owner.team, bundle: request.bundle, source }),
+  };
+  if (!request.rebake) {
+    const reused = await reusedBuild(machine, scope);
+    if (reused) {
+      buildLog.info({ bakeKey: scope.bakeKey, team: owner.team }, 'build reused');
+      return reused;
+    }
+  }
   const existingImage = await findExistingImage(ec2(), buildRequest.builder, builderPath, owner.team);
   const { bundle: storedBundle, secretValues } = splitSecrets(request.bundle, buildRequest);
   const secretVariables = Object.keys(secretValues);
@@ -213,6 +262,7 @@ export const handler = httpHandler(async (event, log) => {
     existingImage,
     builderPath,
     owner,
+    bakeKey: scope.bakeKey,
     secret: secretId === null ? null : { id: secretId, instanceArnPrefix: `arn:${machine.partition}:ec2:${machine.region}:${machine.accountId}:instance/` },
   });
 
@@ -240,14 +290,20 @@ export const handler = httpHandler(async (event, log) => {
       await deleteOwnerMarker(s3(), bucket, marker);
       const execution = await describeBuild(sfn(), machine, buildId);
       buildLog.info({ executionArn: executionArn(machine, buildId) }, 'idempotent replay (execution already started)');
-      return accepted(buildId, execution.status ?? 'RUNNING', true);
+      return accepted(buildId, execution.status ?? 'RUNNING', { as: 'replayed' });
     }
     await undo.run(buildLog);
     throw error;
   }
+  try {
+    await writeBakeRecord(s3(), scope, buildId);
+  } catch (error) {
+    // The build runs all the same; without the record an identical submit may bake again.
+    buildLog.error({ err: error }, 'could not record the build under its bake key');
+  }
   buildLog.info(
-    { amiName: maskSensitive(input.registerImage.Name ?? '', buildRequest.sensitive_values), sourceImage: source?.ImageId ?? 'from_scratch', team: owner.team, principal: owner.principal },
+    { amiName: maskSensitive(input.registerImage.Name ?? '', buildRequest.sensitive_values), sourceImage: source?.ImageId ?? 'from_scratch', bakeKey: scope.bakeKey, team: owner.team, principal: owner.principal },
     'build started',
   );
-  return accepted(buildId, 'RUNNING', false);
+  return accepted(buildId, 'RUNNING', { as: 'new' });
 });

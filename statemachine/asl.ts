@@ -134,6 +134,44 @@ export function secretsTask(action: string, options: SecretsTaskOptions): State 
   };
 }
 
+export interface PublishEventOptions {
+  comment?: string;
+  /** The detail type, e.g. `Build Started` (contract/events.ts). */
+  detailType: string;
+  /** The detail, as Parameters: fixed fields and `name.$` paths. */
+  detail: Record<string, unknown>;
+  next: string;
+}
+
+/**
+ * Publishes one of the factory's events (source `ami-factory`) on the factory's bus
+ * (`${EventBusName}`). The optimized integration rather than aws-sdk:eventbridge: it fails
+ * the task when an entry is not accepted (EventBridge.FailedEntry), where the SDK call
+ * succeeds with FailedEntryCount > 0, and the local AWS runs only this form.
+ *
+ * An event reports the build; it is not part of it. Throttling (the whole call, or an entry)
+ * and any other failure are retried with backoff (1, 2, 4, 8 s, jittered), and a publication
+ * that still fails is passed over: the build goes on, and the failed attempts stay in the
+ * execution history. Failing a build whose image is ready would have the clean-up function
+ * deregister a good image for want of a notification.
+ * A retry after a lost answer can publish twice: consumers key on build id and detail type.
+ */
+export function publishEvent(options: PublishEventOptions): State {
+  return {
+    Type: 'Task',
+    ...withComment(options.comment),
+    Resource: 'arn:aws:states:::events:putEvents',
+    Parameters: {
+      Entries: [{ EventBusName: '${EventBusName}', Source: 'ami-factory', DetailType: options.detailType, Detail: options.detail }],
+    },
+    ResultPath: null,
+    Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 4, BackoffRate: 2, JitterStrategy: 'FULL' }],
+    // The error is kept beside the build's state, for the history; nothing reads it.
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.unpublishedEvent', Next: options.next }],
+    Next: options.next,
+  };
+}
+
 /** A Choice: on to `then` when the input has a non-null `path`, else to `otherwise`. */
 export function whenPresent(path: string, then: string, otherwise: string, comment: string): State {
   return {

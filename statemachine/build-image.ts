@@ -1,7 +1,9 @@
 /**
  * The build-image workflow, step by step, as Packer's amazon-chroot builder runs it: claim a
  * host, create the volume in its zone, attach, provision in the chroot, detach, snapshot,
- * register, tag, then product codes, deprecation, sharing and deregistration protection. build-image.asl.json is rendered from this (`npm run render:workflow`).
+ * register, tag, then product codes, deprecation, sharing and deregistration protection. It
+ * announces the start (after the claim) and the success (at the end) on the factory's event
+ * bus. build-image.asl.json is rendered from this (`npm run render:workflow`).
  *
  * Input, worker tasks and output follow docs/architecture.md. The workflow undoes nothing
  * itself: every failure names its error and fails, and the clean-up function, run when an
@@ -16,6 +18,7 @@ import {
   isOneOf,
   pollStart,
   pollUntil,
+  publishEvent,
   raise,
   secretsTask,
   sendToWorker,
@@ -23,6 +26,7 @@ import {
   type States,
 } from './asl.ts';
 import { renderJson } from './render-json.ts';
+import { BUILD_STARTED, BUILD_SUCCEEDED } from '../contract/events.ts';
 import { BUILD_ID_TAG, INSTANCE_ARN_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 
 const MAX_ATTEMPTS = '$.polling.maxAttempts';
@@ -41,6 +45,36 @@ const claim: States = {
       'deviceName.$': '$.deviceName',
     },
     resultPath: '$.host',
+    next: 'Owned by a team?',
+  }),
+  'Owned by a team?': whenPresent(
+    '$.owner',
+    'Name the build for its events',
+    'Name the build for its events without a team',
+    'Builds submitted through the API have an owner; one started directly may not, and its events carry team null.',
+  ),
+  'Name the build for its events': {
+    Type: 'Pass',
+    Comment: 'What every event of the build says about it (contract/events.ts), gathered once.',
+    Parameters: { 'buildId.$': '$.buildId', 'team.$': '$.owner.team', 'amiName.$': '$.registerImage.Name' },
+    ResultPath: '$.announced',
+    Next: 'Announce the start',
+  },
+  'Name the build for its events without a team': {
+    Type: 'Pass',
+    Parameters: { 'buildId.$': '$.buildId', team: null, 'amiName.$': '$.registerImage.Name' },
+    ResultPath: '$.announced',
+    Next: 'Announce the start',
+  },
+  'Announce the start': publishEvent({
+    comment: 'Build Started, once a host took the build: from here it is building, not waiting for capacity.',
+    detailType: BUILD_STARTED,
+    detail: {
+      'buildId.$': '$.announced.buildId',
+      'team.$': '$.announced.team',
+      'amiName.$': '$.announced.amiName',
+      targets: [{ 'region.$': '$.target.region', 'accountId.$': '$.target.accountId' }],
+    },
     next: 'Hand the secret to the host?',
   }),
   'Hand the secret to the host?': whenPresent(
@@ -472,7 +506,8 @@ const distribute: States = {
 const report: States = {
   'Report the image': {
     Type: 'Pass',
-    Comment: 'One entry per region and account from the start, so copies and shares add entries rather than change the shape.',
+    Comment:
+      'One entry per region and account from the start, so copies and shares add entries rather than change the shape. Kept beside the build\'s state until the success is announced, then output.',
     Parameters: {
       'buildId.$': '$.buildId',
       amis: [
@@ -484,11 +519,29 @@ const report: States = {
         },
       ],
     },
+    ResultPath: '$.result',
+    Next: 'Announce the success',
+  },
+  'Announce the success': publishEvent({
+    comment: 'Build Succeeded, with the images the output reports: last, once nothing can fail the build any more.',
+    detailType: BUILD_SUCCEEDED,
+    detail: {
+      'buildId.$': '$.announced.buildId',
+      'team.$': '$.announced.team',
+      'amiName.$': '$.announced.amiName',
+      'amis.$': '$.result.amis',
+    },
+    next: 'Build succeeded',
+  }),
+  'Build succeeded': {
+    Type: 'Pass',
+    Comment: 'The execution\'s output is the report alone: { buildId, amis }.',
+    OutputPath: '$.result',
     End: true,
   },
 };
 
-/** The workflow's definition, placeholders (`${ClaimsQueueUrl}`) unfilled. */
+/** The workflow's definition, placeholders (`${ClaimsQueueUrl}`, `${EventBusName}`) unfilled. */
 export const buildImageDefinition = {
   Comment:
     'Builds one EBS-backed AMI the chroot way. Rendered from statemachine/build-image.ts; docs/workflow.md shows it as a diagram. Every failure ends in Build failed; the clean-up function removes what a failed, stopped or timed-out build left.',

@@ -13,7 +13,14 @@ export const BUILD_IMAGE_DEFINITION_PATH = join(import.meta.dirname, 'build-imag
 export interface BuildImageSubstitutions {
   /** The shared queue that hosts with a free slot pull claim tasks from. */
   ClaimsQueueUrl: string;
+  /**
+   * The bus the workflow publishes Build Started and Build Succeeded on (a name or an ARN);
+   * the account's `default` bus unless the deployment names another.
+   */
+  EventBusName?: string;
 }
+
+export const DEFAULT_EVENT_BUS_NAME = 'default';
 
 const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 
@@ -22,7 +29,7 @@ const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
  * without a value, so a definition that names a new one cannot reach a deployment half filled.
  */
 export function loadBuildImageDefinition(substitutions: BuildImageSubstitutions): string {
-  return substitute(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'), { ...substitutions });
+  return substitute(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'), { ...substitutions, EventBusName: substitutions.EventBusName ?? DEFAULT_EVENT_BUS_NAME });
 }
 
 /** The placeholders a definition uses, in order of first use. */

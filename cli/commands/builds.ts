@@ -59,14 +59,20 @@ export function registerBuildCommands(program: Command): void {
       .argument('<template>', 'Packer JSON template (builders[0].type "amazon-chroot")')
       .option('--var <name=value>', 'set a template variable (repeatable)', collectVar, {})
       .option('--wait', 'follow the build step by step until it ends')
-      .option('--idempotency-key <key>', 'a retried request with the same key returns the same build'),
-  ).action(async (template: string, options: Endpoint & { var: Record<string, string>; wait?: boolean; idempotencyKey?: string }) => {
+      .option('--idempotency-key <key>', 'a retried request with the same key returns the same build')
+      .option('--rebake', "bake even when an image or a running build of your team already has this build's bake key"),
+  ).action(async (template: string, options: Endpoint & { var: Record<string, string>; wait?: boolean; idempotencyKey?: string; rebake?: boolean }) => {
     const bundle = await loadOrReport(template, () => bundleTemplateFile(resolve(template), { vars: options.var, env: process.env }));
     if (!bundle) return;
     const api = client(options);
     const headers: Record<string, string> = options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {};
-    const accepted = await api.request<BuildAccepted>('POST', 'builds', { body: { bundle }, headers });
+    const accepted = await api.request<BuildAccepted>('POST', 'builds', { body: { bundle, ...(options.rebake ? { rebake: true } : {}) }, headers });
     process.stdout.write(`${accepted.buildId}\n`);
+    // On stderr: stdout stays the build id alone, for scripts that capture it.
+    if (accepted.reused) {
+      const what = accepted.imageId === undefined ? `build ${accepted.buildId} (${accepted.status}) is already baking it` : `build ${accepted.buildId} made it: ${accepted.imageId}`;
+      process.stderr.write(`reused: nothing changed since, so nothing was baked; ${what} (--rebake bakes anyway)\n`);
+    }
     if (options.wait) printOutcome(await followBuild(api, accepted.buildId));
   });
 

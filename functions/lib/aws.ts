@@ -6,6 +6,7 @@
  * such as the tests and the local factory hand over a whole client configuration instead.
  */
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -43,6 +44,7 @@ function cached<T>(name: string, make: (config: ReturnType<typeof clientConfig>)
 }
 
 export const ec2 = (): EC2Client => cached('ec2', ({ forcePathStyle: _, ...config }) => new EC2Client(config));
+export const eventBridge = (): EventBridgeClient => cached('eventbridge', ({ forcePathStyle: _, ...config }) => new EventBridgeClient(config));
 export const s3 = (): S3Client => cached('s3', (config) => new S3Client(config));
 export const sfn = (): SFNClient => cached('sfn', ({ forcePathStyle: _, ...config }) => new SFNClient(config));
 export const secretsManager = (): SecretsManagerClient =>

@@ -23,6 +23,7 @@ import { DEFAULT_MOUNT_ROOT, renderHostTemplate, type AmazonChrootConfig, type B
 import { formatFieldErrors, joinPath, type FieldError } from '../../contract/field-errors.ts';
 import { bundleKey, logKey } from '../../contract/bundle.ts';
 import {
+  BAKE_KEY_TAG,
   BUILD_ID_TAG,
   TEAM_TAG,
   type BuildOwner,
@@ -49,6 +50,8 @@ export interface PlanOptions {
   mountRoot?: string;
   /** Who asked for the build: every resource it makes is tagged with the team (TEAM_TAG). */
   owner?: BuildOwner | null;
+  /** What the build would produce (bake-key.ts): every resource it makes is tagged with it (BAKE_KEY_TAG). */
+  bakeKey?: string | null;
   /** The build's secret (its sensitive variables' values), which the workflow hands to the host. */
   secret?: BuildSecretRef | null;
   /** The submit time, which deprecate_at is checked against; now by default. */
@@ -305,7 +308,12 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
   checkReserved('snapshot_tags', builder.snapshot_tags, problems);
   checkReserved('root_volume_tags', builder.root_volume_tags, problems);
   const owner = options.owner ?? null;
-  const factoryTags: Tag[] = [{ Key: BUILD_ID_TAG, Value: buildId }, ...(owner === null ? [] : [{ Key: TEAM_TAG, Value: owner.team }])];
+  const bakeKey = options.bakeKey ?? null;
+  const factoryTags: Tag[] = [
+    { Key: BUILD_ID_TAG, Value: buildId },
+    ...(owner === null ? [] : [{ Key: TEAM_TAG, Value: owner.team }]),
+    ...(bakeKey === null ? [] : [{ Key: BAKE_KEY_TAG, Value: bakeKey }]),
+  ];
   const volumeTags = tagList('root_volume_tags', builder.root_volume_tags, factoryTags, problems);
   // As Packer: the image's tags go on its snapshot too, snapshot_tags added or overriding.
   const snapshotTags = tagList('snapshot_tags', { ...builder.tags, ...builder.snapshot_tags }, factoryTags, problems);

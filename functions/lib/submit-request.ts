@@ -10,6 +10,8 @@ import { ProblemError } from './http.ts';
 
 export interface SubmitRequest {
   bundle: BuildBundle;
+  /** Bake even when the request's bake key already has an image or a running build. */
+  rebake: boolean;
   /** SHA-256 of the body's canonical JSON: what an Idempotency-Key replay must match. */
   hash: string;
 }
@@ -65,5 +67,5 @@ export function parseSubmitBody(body: Buffer, maxBytes: number): SubmitRequest {
     const errors = fieldErrorsOf(parsed.error);
     throw new ProblemError(400, 'InvalidRequest', formatFieldErrors(errors, { whole: '(body)', separator: '; ' }), errors);
   }
-  return { bundle: parsed.data.bundle, hash: createHash('sha256').update(canonicalJson(json)).digest('hex') };
+  return { bundle: parsed.data.bundle, rebake: parsed.data.rebake ?? false, hash: createHash('sha256').update(canonicalJson(json)).digest('hex') };
 }

@@ -1,10 +1,10 @@
 /**
  * The deployment's IAM policies as CloudFormation will see them (`serverless package`,
- * offline): every action that changes something in EC2, S3, SQS or Secrets Manager is held
+ * offline): every action that changes something in EC2, S3, SQS, Secrets Manager or EventBridge is held
  * either by a Condition or by resources narrower than "all of that type", and the few
  * exceptions are listed with their reasons. Then the conditions a shared factory relies on:
  * tag values, not only tag presence; a build secret readable only by the host it was tagged
- * for; the image attributes the workflow may set.
+ * for; the image attributes the workflow may set; events published only as the factory, on its bus.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packageDeployment, type Resource, type Template } from '../../local/factory-resources.ts';
@@ -17,7 +17,7 @@ interface Statement {
   Condition?: Record<string, Record<string, unknown>>;
 }
 
-const SERVICES = ['ec2', 's3', 'sqs', 'secretsmanager'];
+const SERVICES = ['ec2', 's3', 'sqs', 'secretsmanager', 'events'];
 /** Reads: what the statement lets a role look at, not change. */
 const READ = /^(Describe|Get|List|Head)/;
 
@@ -51,7 +51,7 @@ function resourceText(value: unknown): string {
  */
 function isEveryResource(text: string): boolean {
   if (text === '*') return true;
-  return /^arn:\$\{AWS::Partition\}:(ec2|secretsmanager|sqs|s3):[^/]*:[a-z-]+\/\*$/.test(text) || /:(secret|queue):\*$/.test(text);
+  return /^arn:\$\{AWS::Partition\}:(ec2|secretsmanager|sqs|s3|events):[^/]*:[a-z-]+\/\*$/.test(text) || /:(secret|queue):\*$/.test(text);
 }
 
 /** A literal, or an Fn::Join of literals, as CloudFormation renders it. */
@@ -83,7 +83,7 @@ function statement(roleId: string, sid: string): Statement {
 }
 
 describe('the deployment\'s IAM policies', () => {
-  it('hold every EC2, S3, SQS and Secrets Manager change by a condition or a narrow resource', () => {
+  it('hold every EC2, S3, SQS, Secrets Manager and EventBridge change by a condition or a narrow resource', () => {
     const loose: string[] = [];
     let mutations = 0;
     for (const [roleId, role] of roles) {
@@ -106,6 +106,21 @@ describe('the deployment\'s IAM policies', () => {
     for (const where of Object.keys(UNCONDITIONED)) {
       const [roleId = '', sid = ''] = where.split('/');
       expect(statement(roleId, sid).Condition, where).toBeUndefined();
+    }
+  });
+
+  it('lets only the workflow and the clean-up function publish events, as ami-factory and on the factory\'s bus', () => {
+    const publishers = roles.flatMap(([roleId, role]) =>
+      statementsOf(role)
+        .filter((entry) => list(entry.Action).some((action) => action.startsWith('events:')))
+        .map((entry) => ({ where: `${roleId}/${entry.Sid ?? '(no Sid)'}`, entry })),
+    );
+    expect(publishers.map(({ where }) => where).sort()).toEqual(['BuildImageStateMachineRole/PublishBuildEvents', 'CleanUpBuildRole/PublishBuildEvents']);
+    for (const { where, entry } of publishers) {
+      expect(list(entry.Action), where).toEqual(['events:PutEvents']);
+      // The stage's bus (params.default.eventBusName), never every bus.
+      expect(list(entry.Resource).map(resourceText), where).toEqual(['arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default']);
+      expect(entry.Condition, where).toEqual({ StringEquals: { 'events:source': 'ami-factory' } });
     }
   });
 

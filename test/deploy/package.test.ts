@@ -245,8 +245,11 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
     const placeholders = [...new Set(Array.from(String(definition).matchAll(/\$\{([^}]*)\}/g), (match) => match[1] ?? ''))];
     expect(placeholders.filter((name) => !(name in substitutions)), 'placeholders without a substitution').toEqual([]);
     for (const [name, value] of Object.entries(substitutions)) {
-      expect(template.Resources[target(value) ?? ''], `${name} refers to a resource of the stack`).toBeDefined();
+      // The event bus is a name the stage chooses (the account's default bus unless set), not a resource of the stack.
+      if (name === 'EventBusName') expect(value, name).toBe('default');
+      else expect(template.Resources[target(value) ?? ''], `${name} refers to a resource of the stack`).toBeDefined();
     }
+    expect(Object.keys(substitutions).sort()).toEqual(['ClaimsQueueUrl', 'EventBusName']);
     const filled = String(definition).replace(/\$\{([^}]*)\}/g, (_match, name: string) => `substituted-${name}`);
     expect(filled).not.toContain('${');
     expect(record(JSON.parse(filled), 'definition').StartAt).toEqual(expect.any(String));

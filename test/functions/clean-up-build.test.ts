@@ -19,7 +19,7 @@ import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { HttpResponse, type HttpRequest } from '@smithy/protocol-http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecutionStatusChangeEvent } from '../../contract/events.ts';
+import { BuildFailedDetailSchema, type ExecutionStatusChangeEvent } from '../../contract/events.ts';
 import { handler as cleanUp } from '../../functions/clean-up-build.ts';
 import { useAwsClientConfig, type AwsClientConfig } from '../../functions/lib/aws.ts';
 import { newBuildId } from '../../functions/lib/build-id.ts';
@@ -153,6 +153,8 @@ describe('clean-up-build', () => {
       deletedSnapshots: [snapshot.SnapshotId],
       releasedName: null,
       deletedSecret: null,
+      // Its input names no image: not a build the submit function started.
+      publishedFailure: null,
     });
     expect(await releaseMessages()).toEqual([{ task: 'release', buildId }]);
     expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [], images: [] });
@@ -187,9 +189,29 @@ describe('clean-up-build', () => {
       deletedSnapshots: [stray.SnapshotId],
       releasedName: null,
       deletedSecret: null,
+      // The execution succeeded, whatever the event said: no Build Failed.
+      publishedFailure: null,
     });
     expect(await releaseMessages()).toEqual([{ task: 'release', buildId }]);
     expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [imageSnapshot], images: [imageId] });
+  });
+
+  it('publishes Build Failed for a stopped build of a team once it cleaned, and again when run again', async () => {
+    aws.useStateMachine(claiming);
+    const buildId = newBuildId();
+    const input = { buildId, registerImage: { Name: `web-${buildId}` }, owner: { team: 'web', principal: `arn:aws:iam::${ACCOUNT_ID}:user/bob` } };
+    await aws.sfn.send(new StartExecutionCommand({ stateMachineArn: claiming, name: buildId, input: JSON.stringify(input) }));
+    await aws.sfn.send(new StopExecutionCommand({ executionArn: arnOf(claiming, buildId) }));
+    // Stopped while its claim waits for a host: moto ends it FAILED (the task's failure), AWS ABORTED.
+    const status = await waitForStatus(aws.sfn, arnOf(claiming, buildId), (ended) => ended !== 'RUNNING');
+    expect(['ABORTED', 'FAILED']).toContain(status);
+
+    const report = await cleanUp(statusChange(claiming, buildId, 'ABORTED'));
+
+    const published = BuildFailedDetailSchema.strict().parse(report.publishedFailure);
+    expect(published).toMatchObject({ buildId, team: 'web', amiName: `web-${buildId}`, status, cleanedUp: true });
+    // At least once: a repeated run (EventBridge may deliver twice) says the same again.
+    expect((await cleanUp(statusChange(claiming, buildId, 'ABORTED'))).publishedFailure).toEqual(published);
   });
 
   it('forces the detach of a volume whose host does not let go, then deletes it', async () => {

@@ -373,3 +373,15 @@ describe('copies to other regions and accounts', () => {
     ]);
   });
 });
+
+describe('factory tags', () => {
+  it('puts the bake key, when given, on the volume, the snapshot and the image', () => {
+    const key = 'a'.repeat(64);
+    const input = plan({}, SOURCE, { bakeKey: key });
+    for (const request of [input.createVolume, input.createSnapshot, input.registerImage]) {
+      expect(request.TagSpecifications?.[0]?.Tags).toContainEqual({ Key: 'ami-factory:bake-key', Value: key });
+    }
+    const without = plan({});
+    expect(without.registerImage.TagSpecifications?.[0]?.Tags?.map((tag) => tag.Key)).not.toContain('ami-factory:bake-key');
+  });
+});

@@ -79,6 +79,8 @@ describe('POST /builds accepts a build', () => {
     const input = await executionInput(buildId);
     const buildTag = { Key: 'ami-factory:build-id', Value: buildId };
     const teamTag = { Key: 'ami-factory:team', Value: 'images' };
+    // What the build would produce (bake-key.test.ts checks what goes into it).
+    const bakeKeyTag = { Key: 'ami-factory:bake-key', Value: expect.stringMatching(/^[0-9a-f]{64}$/) as string };
     expect(input).toMatchObject({
       buildId,
       bundleKey: `bundles/${buildId}.json`,
@@ -97,17 +99,17 @@ describe('POST /builds accepts a build', () => {
       SnapshotId: sourceSnapshot,
       VolumeType: 'standard',
       Encrypted: false,
-      TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'Scratch', Value: 'yes' }, buildTag, teamTag] }],
+      TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'Scratch', Value: 'yes' }, buildTag, teamTag, bakeKeyTag] }],
     });
     expect(input.createSnapshot.TagSpecifications).toEqual([
-      { ResourceType: 'snapshot', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, { Key: 'Kind', Value: 'root' }, buildTag, teamTag] },
+      { ResourceType: 'snapshot', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, { Key: 'Kind', Value: 'root' }, buildTag, teamTag, bakeKeyTag] },
     ]);
     expect(input.registerImage).toMatchObject({
       Name: 'factory-test-1714979289',
       RootDeviceName: '/dev/sda1',
       EnaSupport: true,
       BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { DeleteOnTermination: false, VolumeSize: 20, VolumeType: 'standard' } }],
-      TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, buildTag, teamTag] }],
+      TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, buildTag, teamTag, bakeKeyTag] }],
     });
     expect(input.registerImage.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId).toBeUndefined();
   });

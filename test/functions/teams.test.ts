@@ -193,9 +193,13 @@ describe('ami_name', () => {
     expect(lost.body.message).toContain('"raced-name"');
     const wonId = won.body.buildId as string;
     expect(await claimOn('raced-name')).toMatchObject({ buildId: wonId });
-    // The loser left nothing: the only new keys are the winner's bundle and owner marker (and the claim).
+    // The loser left nothing: the only new keys are the winner's bake-key record, bundle and owner marker (and the claim).
     const added = (await bucketKeys()).filter((key) => !keysBefore.includes(key));
-    expect(added.filter((key) => !key.startsWith('names/'))).toEqual([`bundles/${wonId}.json`, expect.stringMatching(new RegExp(`^owners/\\w+/\\d{13}-${wonId}$`)) as string]);
+    expect(added.filter((key) => !key.startsWith('names/'))).toEqual([
+      expect.stringMatching(new RegExp(`^bake-keys/${ACCOUNT_ID}/${REGION}/${won === first ? 'images' : 'web'}/[0-9a-f]{64}$`)) as string,
+      `bundles/${wonId}.json`,
+      expect.stringMatching(new RegExp(`^owners/\\w+/\\d{13}-${wonId}$`)) as string,
+    ]);
     await call(cancel, byId('DELETE', '/builds/{id}', wonId, ADMIN));
   });
 
@@ -224,7 +228,8 @@ describe('ami_name', () => {
 
   it('is claimed by a running build until it ends, and released by clean-up when it fails', async () => {
     const first = await start(holding, CALLER, 'claimed-name');
-    const second = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: 'claimed-name' }) }, {}, TEAMMATE));
+    // rebake: without it, the teammate's identical request would be answered with the running build.
+    const second = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: 'claimed-name' }), rebake: true }, {}, TEAMMATE));
     expect(second.status).toBe(409);
     // Same team: the holder is named.
     expect(second.body.message).toContain(first);

@@ -114,6 +114,16 @@ describe('a build whose claim fails', () => {
       deletedSnapshots: [],
       releasedName: null,
       deletedSecret: null,
+      // Never started, yet failed: a team hears of it all the same.
+      publishedFailure: {
+        buildId: build.buildId,
+        team: null,
+        amiName: build.registerImage.Name,
+        status: 'FAILED',
+        error: 'NoFreeDevice',
+        cause: result.cause ?? null,
+        cleanedUp: true,
+      },
     });
     expect(local.worker.tasksFor(build.buildId, 'release')).toEqual([]);
   });

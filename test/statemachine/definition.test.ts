@@ -57,10 +57,35 @@ describe('build-image definition', () => {
     expect(isValid).toBe(true);
   });
 
-  it('takes the claims queue URL as its only placeholder, in DefinitionSubstitutions syntax', () => {
-    expect(placeholdersOf(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'))).toEqual(['ClaimsQueueUrl']);
+  it('takes the claims queue URL and the event bus as its placeholders, in DefinitionSubstitutions syntax', () => {
+    expect(placeholdersOf(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'))).toEqual(['ClaimsQueueUrl', 'EventBusName']);
     const claim = states()['Claim a host'];
     expect(claim?.Parameters).toMatchObject({ QueueUrl: CLAIMS_QUEUE_URL });
+  });
+
+  it('publishes its events on the named bus, the default one when none is named', () => {
+    const busesOf = (definition: string): unknown[] =>
+      Object.values((JSON.parse(definition) as { States: Record<string, State> }).States)
+        .filter((state) => state.Resource === 'arn:aws:states:::events:putEvents')
+        .map((state) => (state.Parameters as { Entries: { EventBusName: unknown; Source: unknown }[] }).Entries.map((entry) => [entry.EventBusName, entry.Source]));
+    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, EventBusName: 'factory-events' }))).toEqual([
+      [['factory-events', 'ami-factory']],
+      [['factory-events', 'ami-factory']],
+    ]);
+    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL }))).toEqual([[['default', 'ami-factory']], [['default', 'ami-factory']]]);
+  });
+
+  it('retries an announcement with backoff and goes on without it: an event never fails a build', () => {
+    const all = states();
+    for (const [name, next] of [
+      ['Announce the start', 'Hand the secret to the host?'],
+      ['Announce the success', 'Build succeeded'],
+    ] as const) {
+      const state = all[name];
+      expect(state?.Retry, name).toEqual([{ ErrorEquals: ['States.ALL'], IntervalSeconds: 1, MaxAttempts: 4, BackoffRate: 2, JitterStrategy: 'FULL' }]);
+      expect(state?.Catch, name).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.unpublishedEvent', Next: next }]);
+      expect(state?.Next, name).toBe(next);
+    }
   });
 
   it('refuses to leave a placeholder unfilled', () => {
@@ -79,7 +104,8 @@ describe('build-image definition', () => {
     expect([...failure].sort()).toEqual(['Build failed', 'Build failed?', 'Give the error a cause', 'Rename the Step Functions error', 'Step Functions error?']);
     for (const name of failure) expect(all[name]?.Type, `${name} calls nothing: the clean-up function undoes`).not.toBe('Task');
     for (const [name, state] of Object.entries(all)) {
-      if (state.Type === 'Task' || state.Type === 'Map') {
+      // Announcements go on whatever happens (the next test): an event never fails a build.
+      if ((state.Type === 'Task' && state.Resource !== 'arn:aws:states:::events:putEvents') || state.Type === 'Map') {
         expect(state.Catch, `${name} catches everything into Build failed?`).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Build failed?' }]);
       }
       const raised = (state.Parameters as { Error?: string } | undefined)?.Error;
@@ -141,14 +167,14 @@ describe('build-image definition', () => {
     expect([...seen].sort()).toEqual(Object.keys(all).sort());
   });
 
-  it('calls EC2 and Secrets Manager only through aws-sdk integrations and the worker only through SQS', () => {
+  it('calls EC2 and Secrets Manager only through aws-sdk integrations, the worker only through SQS, EventBridge only through its optimized integration', () => {
     const resources = new Set(
       JSON.stringify(JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL })))
         .match(/"Resource":"[^"]+"/g)
         ?.map((field) => field.slice('"Resource":"'.length, -1)),
     );
     for (const resource of resources) {
-      expect(resource).toMatch(/^arn:aws:states:::(aws-sdk:ec2:[a-zA-Z]+|aws-sdk:secretsmanager:(tagResource|deleteSecret)|sqs:sendMessage(\.waitForTaskToken)?)$/);
+      expect(resource).toMatch(/^arn:aws:states:::(aws-sdk:ec2:[a-zA-Z]+|aws-sdk:secretsmanager:(tagResource|deleteSecret)|sqs:sendMessage(\.waitForTaskToken)?|events:putEvents)$/);
     }
   });
 });

@@ -56,7 +56,7 @@ async function startLocalStack(region: string): Promise<Engine> {
       OVERRIDE_IN_DOCKER: '0',
       FILESYSTEM_ROOT: root,
       GATEWAY_LISTEN: `127.0.0.1:${port}`,
-      SERVICES: 'stepfunctions,ec2,sqs,s3,sts,iam',
+      SERVICES: 'stepfunctions,ec2,sqs,s3,sts,iam,events,secretsmanager',
       EAGER_SERVICE_LOADING: '1',
       SQS_ENDPOINT_STRATEGY: 'path',
       DNS_ADDRESS: '0',

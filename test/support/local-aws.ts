@@ -1,7 +1,7 @@
 /**
  * The local AWS the suites share: an engine (moto, or LocalStack when chosen: engine.ts) that
  * runs state machine executions, holding the factory's resources as serverless.yml deploys
- * them. The claims queue (with its dead-letter redrive), the artifacts bucket and the build-image state machine, whose definition is the
+ * them. The claims queue (with its dead-letter redrive), the artifacts bucket, the event bus and the build-image state machine, whose definition is the
  * real one from statemachine/, filled in by `loadBuildImageDefinition` as the deployment's
  * DefinitionSubstitutions fill it. Executions run for real, so a worker (real or fake) gets
  * real task tokens and the workflow makes real (local) volumes, snapshots and images.
@@ -9,6 +9,7 @@
  * The resources are made directly rather than from a packaged template (as the local factory
  * does): packaging runs the Serverless Framework, which takes longer than most suites.
  */
+import { CreateEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
@@ -34,6 +35,11 @@ export interface LocalFactoryResources {
   artifactsBucket: string;
   /** The build-image state machine, with the real definition. */
   stateMachineArn: string;
+  /**
+   * The bus the factory publishes its events on: a bus of its own here rather than the
+   * deployment's default one, so an event that reaches it proves the bus name is honoured.
+   */
+  eventBusName: string;
 }
 
 export interface LocalAws {
@@ -73,6 +79,7 @@ export function useCleanUpFunction(aws: Pick<LocalAws, 'clientConfig' | 'resourc
   logger.level = 'silent';
   process.env.HOST_QUEUE_PREFIX = aws.resources.hostQueuePrefix;
   process.env.STATE_MACHINE_ARN = aws.resources.stateMachineArn;
+  process.env.EVENT_BUS_NAME = aws.resources.eventBusName;
   // The local engines detach at once: a second is plenty before a forced detach.
   process.env.DETACH_WAIT_SECONDS = '1';
   process.env.DETACH_POLL_SECONDS = '0';
@@ -108,7 +115,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       if (stateMachineArn === undefined) throw new Error(`CreateStateMachine ${name} returned no ARN`);
       return stateMachineArn;
     };
-    const resources = await createFactoryResources(clients, prefix, createStateMachine);
+    const resources = await createFactoryResources(clients, clientConfig, prefix, createStateMachine);
     if (options.cleanUpFailedBuilds === true) {
       useCleanUpFunction({ clientConfig, resources });
       const watcher = watchExecutions(clients.sfn, resources.stateMachineArn, (error) => {
@@ -146,6 +153,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
 /** The queues, bucket and state machine, with serverless.yml's names and queue settings. */
 async function createFactoryResources(
   clients: LocalAwsClients,
+  clientConfig: Engine['clientConfig'],
   prefix: string,
   createStateMachine: (name: string, definition: string) => Promise<string>,
 ): Promise<LocalFactoryResources> {
@@ -158,8 +166,15 @@ async function createFactoryResources(
   });
   const artifactsBucket = `${prefix}-artifacts`;
   await clients.s3.send(new CreateBucketCommand({ Bucket: artifactsBucket }));
-  const stateMachineArn = await createStateMachine(`${prefix}-build-image`, loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl }));
-  return { claimsQueueUrl, claimsDeadLetterQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn };
+  const eventBusName = `${prefix}-events`;
+  const events = new EventBridgeClient(clientConfig);
+  await events.send(new CreateEventBusCommand({ Name: eventBusName }));
+  events.destroy();
+  const stateMachineArn = await createStateMachine(
+    `${prefix}-build-image`,
+    loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl, EventBusName: eventBusName }),
+  );
+  return { claimsQueueUrl, claimsDeadLetterQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn, eventBusName };
 }
 
 /** A queue with these attributes; its URL. */
