@@ -1,15 +1,11 @@
 #!/usr/bin/env node
 /**
  * `ami-factory`: one program for the people who request images and the hosts that build
- * them. Each command lives in its own module under cli/commands/ and registers itself here.
+ * them. Each command lives in its own module under cli/commands/; only the one asked for is
+ * loaded (command-catalog.ts), and the overall help lists them all from the catalog.
  */
 import { Command } from 'commander';
-import { registerValidateCommand } from './commands/validate.ts';
-import { registerChrootCommand } from './commands/chroot.ts';
-import { registerRecoverCommand } from './commands/recover.ts';
-import { registerBuildCommands } from './commands/builds.ts';
-import { registerLocalCommands } from './commands/local.ts';
-import { registerWorkerCommand } from './commands/worker.ts';
+import { COMMANDS, isCommandName } from './command-catalog.ts';
 
 const program = new Command('ami-factory')
   .description('Build EBS-backed AMIs the chroot way: no build instance is launched.')
@@ -19,12 +15,15 @@ const program = new Command('ami-factory')
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-registerValidateCommand(program);
-registerChrootCommand(program);
-registerRecoverCommand(program);
-registerBuildCommands(program);
-registerLocalCommands(program);
-registerWorkerCommand(program);
+// The program has no options of its own, so the first word that is not an option names the
+// command (`help NAME` asks for NAME's help).
+const words = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const requested = words[0] === 'help' ? words[1] : words[0];
+if (isCommandName(requested)) {
+  (await COMMANDS[requested].load())(program);
+} else {
+  for (const [name, { description }] of Object.entries(COMMANDS)) program.command(name).description(description);
+}
 
 try {
   await program.parseAsync(process.argv);

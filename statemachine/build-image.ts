@@ -96,21 +96,20 @@ const claim: States = {
 
 const createVolume: States = {
   ...ec2TaskVariants('Create volume', 'createVolume', {
-    decision: 'Encrypt with a named key?',
+    decision: 'Which volume?',
     comment:
-      'In the host\'s zone: a volume attaches only to an instance in its own zone. The build id as ClientToken makes a retried call return the same volume instead of a second one.',
+      'In the host\'s zone: a volume attaches only to an instance in its own zone. The build id as ClientToken makes a retried call return the same volume instead of a second one. A from_scratch build has no source snapshot: its volume starts empty.',
     request: '$.createVolume',
     always: [
       ['AvailabilityZone', '$.host.availabilityZone'],
-      'SnapshotId',
       'Size',
       'VolumeType',
       'Encrypted',
       'TagSpecifications',
       ['ClientToken', '$.buildId'],
     ],
-    whenPresent: ['KmsKeyId'],
-    supported: [[], ['KmsKeyId']],
+    whenPresent: ['SnapshotId', 'KmsKeyId'],
+    supported: [['SnapshotId'], ['SnapshotId', 'KmsKeyId'], [], ['KmsKeyId']],
     resultSelector: { 'VolumeId.$': '$.VolumeId' },
     resultPath: '$.volume',
     next: 'Tag volume with its host',

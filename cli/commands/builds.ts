@@ -9,6 +9,7 @@ import type { BuildAccepted, BuildDetails } from '../../contract/api.ts';
 import { bundleTemplateFile } from '../../model/bundle.ts';
 import { buildPath, FactoryClient, LOCAL_FACTORY_ENDPOINT } from '../api-client.ts';
 import { collectVar, loadOrReport } from './shared-options.ts';
+import { COMMANDS } from '../command-catalog.ts';
 
 interface Endpoint {
   endpoint: string;
@@ -55,7 +56,7 @@ export function registerBuildCommands(program: Command): void {
   withEndpoint(
     program
       .command('build')
-      .description('send a template to the factory and start a build')
+      .description(COMMANDS.build.description)
       .argument('<template>', 'Packer JSON template (builders[0].type "amazon-chroot")')
       .option('--var <name=value>', 'set a template variable (repeatable)', collectVar, {})
       .option('--wait', 'follow the build step by step until it ends')
@@ -77,7 +78,7 @@ export function registerBuildCommands(program: Command): void {
   });
 
   withEndpoint(
-    program.command('status').description("a build's status, steps and images").argument('<build-id>').option('--json', 'print the API answer as it is'),
+    program.command('status').description(COMMANDS.status.description).argument('<build-id>').option('--json', 'print the API answer as it is'),
   ).action(async (buildId: string, options: Endpoint & { json?: boolean }) => {
     const build = await client(options).request<BuildDetails>('GET', buildPath(buildId));
     if (options.json) {
@@ -89,13 +90,13 @@ export function registerBuildCommands(program: Command): void {
     if (build.status !== 'RUNNING') printOutcome(build);
   });
 
-  withEndpoint(program.command('log').description("a build's provisioning log").argument('<build-id>')).action(
+  withEndpoint(program.command('log').description(COMMANDS.log.description).argument('<build-id>')).action(
     async (buildId: string, options: Endpoint) => {
       process.stdout.write(await client(options).request<string>('GET', buildPath(buildId, 'log')));
     },
   );
 
-  withEndpoint(program.command('cancel').description('stop a build; the factory cleans up after it').argument('<build-id>')).action(
+  withEndpoint(program.command('cancel').description(COMMANDS.cancel.description).argument('<build-id>')).action(
     async (buildId: string, options: Endpoint) => {
       await client(options).request('DELETE', buildPath(buildId));
       process.stdout.write(`${buildId} cancelling\n`);

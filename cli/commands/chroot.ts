@@ -11,6 +11,7 @@ import { loadTemplateFile } from '../../model/index.ts';
 import { runChrootBuild } from '../../worker/chroot/engine.ts';
 import { DEFAULT_HOST_CONFIG } from '../../worker/chroot/host-config.ts';
 import { collectVar, loadOrReport } from './shared-options.ts';
+import { COMMANDS } from '../command-catalog.ts';
 
 interface ChrootOptions {
   image: string;
@@ -33,7 +34,7 @@ const NO_SANDBOX_WARNING = [
 export function registerChrootCommand(program: Command): void {
   program
     .command('chroot')
-    .description('provision a local disk image with a template, the way a chroot host provisions an EBS volume')
+    .description(COMMANDS.chroot.description)
     .argument('<template>', 'Packer JSON template (builders[0].type "amazon-chroot")')
     .requiredOption('--image <file>', 'disk image to provision in place (partitioned or a bare file system)')
     .option('--var <name=value>', 'set a template variable (repeatable)', collectVar, {})

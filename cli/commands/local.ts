@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { LocalEbsStore } from '../../local/ebs-store.ts';
 import { LOCAL_FACTORY_DIR, runningFile } from '../../local/factory.ts';
 import { localAwsClientConfig } from '../../local/moto-server.ts';
+import { COMMANDS } from '../command-catalog.ts';
 
 async function runningStore(): Promise<LocalEbsStore> {
   let running: { moto: string; storeDir: string };
@@ -21,7 +22,7 @@ async function runningStore(): Promise<LocalEbsStore> {
 }
 
 export function registerLocalCommands(program: Command): void {
-  const local = program.command('local').description('images in and out of the local factory (`npm start -- --serve`)');
+  const local = program.command('local').description(COMMANDS.local.description);
   local
     .command('import-image')
     .description('register a base AMI whose root snapshot holds a disk image')

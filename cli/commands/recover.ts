@@ -7,11 +7,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_HOST_CONFIG } from '../../worker/chroot/host-config.ts';
 import { recoverHost } from '../../worker/chroot/recovery.ts';
+import { COMMANDS } from '../command-catalog.ts';
 
 export function registerRecoverCommand(program: Command): void {
   program
     .command('recover')
-    .description('undo what builds killed on this host left behind (runs before every build too)')
+    .description(COMMANDS.recover.description)
     .option('--state-dir <dir>', 'journals, locks and build logs of this host', DEFAULT_HOST_CONFIG.stateDir)
     .option('--mount-root <dir>', 'directory under which volumes are mounted', DEFAULT_HOST_CONFIG.mountRoot)
     .action(async (options: { stateDir: string; mountRoot: string }) => {

@@ -9,6 +9,7 @@ import {
 import type { BuildRequest } from '../../model/index.ts';
 import { collectVar } from './shared-options.ts';
 import { formatFieldErrors } from '../../contract/field-errors.ts';
+import { COMMANDS } from '../command-catalog.ts';
 
 interface ValidateOptions {
   var?: Record<string, string>;
@@ -48,7 +49,7 @@ async function load(template: string, options: ValidateOptions): Promise<BuildRe
 export function registerValidateCommand(program: Command): void {
   program
     .command('validate')
-    .description('check a template as the factory will, and summarise what it would build')
+    .description(COMMANDS.validate.description)
     .argument('<template>', 'Packer JSON template with one amazon-chroot builder (or the builder object alone)')
     .option('--var <name=value>', 'set a template variable (repeatable; overrides --var-file)', collectVar)
     .option('--var-file <file>', 'JSON file of variable values (repeatable)', (file: string, previous?: string[]) => [

@@ -9,13 +9,14 @@ import { loadWorkerConfig, WorkerConfigError, type WorkerConfig } from '../../wo
 import { createAwsClients } from '../../worker/daemon/context.ts';
 import { ec2VolumeBackend } from '../../worker/daemon/volume-backend.ts';
 import { Worker } from '../../worker/daemon/worker.ts';
+import { COMMANDS } from '../command-catalog.ts';
 
 export const DEFAULT_WORKER_CONFIG = '/etc/ami-factory/worker.json';
 
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
-    .description("run a chroot host's daemon: claim builds from the factory's queues and provision their volumes")
+    .description(COMMANDS.worker.description)
     .option('--config <file>', 'worker configuration (JSON)', DEFAULT_WORKER_CONFIG)
     .action(async (options: { config: string }) => {
       process.exitCode = await runWorker(options.config);
