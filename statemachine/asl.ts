@@ -68,6 +68,12 @@ export interface Ec2VariantsOptions extends Omit<Ec2TaskOptions, 'parameters'> {
   supported: string[][];
   /** Where an unsupported combination goes; by default the plain call (none present) catches all. */
   otherwise?: string;
+  /**
+   * The optional parameters an ordinary build sends: the state that sends exactly these keeps
+   * the plain name, and the others are named by what they add or lack, so the timeline of an
+   * ordinary build reads "Create volume", not a list of parameters.
+   */
+  usual?: string[];
 }
 
 /**
@@ -77,13 +83,18 @@ export interface Ec2VariantsOptions extends Omit<Ec2TaskOptions, 'parameters'> {
  * supported combination of optional parameters, picked by a Choice on which are present.
  */
 export function ec2TaskVariants(name: string, action: string, options: Ec2VariantsOptions): States {
-  const variantName = (present: string[]) => (present.length === 0 ? name : `${name} with ${present.join(' and ')}`);
+  const usual = options.usual ?? [];
+  const variantName = (present: string[]): string => {
+    const added = present.filter((field) => !usual.includes(field));
+    const lacking = usual.filter((field) => !present.includes(field));
+    return [name, ...(added.length > 0 ? [`with ${added.join(' and ')}`] : []), ...(lacking.length > 0 ? [`without ${lacking.join(' and ')}`] : [])].join(' ');
+  };
   const parametersFor = (present: string[]) =>
     Object.fromEntries([
       ...options.always.map((field) => (typeof field === 'string' ? [`${field}.$`, `${options.request}.${field}`] : [`${field[0]}.$`, field[1]])),
       ...present.map((field) => [`${field}.$`, `${options.request}.${field}`]),
     ]) as Record<string, unknown>;
-  const otherwise = options.otherwise ?? name;
+  const otherwise = options.otherwise ?? variantName([]);
   const presence = (present: string[]): Rule => {
     const rules = options.whenPresent.map((field) => ({ Variable: `${options.request}.${field}`, IsPresent: present.includes(field) }));
     return rules.length === 1 ? (rules[0] as Rule) : { And: rules };
@@ -100,7 +111,7 @@ export function ec2TaskVariants(name: string, action: string, options: Ec2Varian
   };
   for (const present of options.supported) {
     states[variantName(present)] = ec2Task(action, {
-      comment: present.length === 0 ? options.comment : `As ${name}, with ${present.join(' and ')}.`,
+      comment: variantName(present) === name ? options.comment : `As ${name}, with exactly ${present.length > 0 ? present.join(' and ') : 'none'} of ${options.whenPresent.join(', ')}.`,
       parameters: parametersFor(present),
       resultSelector: options.resultSelector,
       resultPath: options.resultPath,

@@ -80,7 +80,7 @@ const claim: States = {
   'Hand the secret to the host?': whenPresent(
     '$.secret',
     'Tag the secret for the host',
-    'Encrypt with a named key?',
+    'Which volume?',
     'Only a build whose template has sensitive variables has a secret: their values, which the stored bundle does not hold.',
   ),
   'Tag the secret for the host': secretsTask('tagResource', {
@@ -90,7 +90,7 @@ const claim: States = {
       'SecretId.$': '$.secret.id',
       Tags: [{ Key: INSTANCE_ARN_TAG, 'Value.$': 'States.Format(\'{}{}\', $.secret.instanceArnPrefix, $.host.instanceId)' }],
     },
-    next: 'Encrypt with a named key?',
+    next: 'Which volume?',
   }),
 };
 
@@ -109,6 +109,7 @@ const createVolume: States = {
       ['ClientToken', '$.buildId'],
     ],
     whenPresent: ['SnapshotId', 'KmsKeyId'],
+    usual: ['SnapshotId'],
     supported: [['SnapshotId'], ['SnapshotId', 'KmsKeyId'], [], ['KmsKeyId']],
     resultSelector: { 'VolumeId.$': '$.VolumeId' },
     resultPath: '$.volume',

@@ -7,7 +7,7 @@
 import { CreateSnapshotCommand, CreateVolumeCommand, DeleteVolumeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILD_ID_TAG } from '../../contract/execution.ts';
-import { callsTo, onlyCallTo } from '../support/executions.ts';
+import { callsTo, onlyCallTo, statesEntered } from '../support/executions.ts';
 import { LOCAL_ACCOUNT_ID as ACCOUNT_ID, LOCAL_REGION as REGION } from '../support/local-aws.ts';
 import { buildIdTag, buildImageInput, ROOT_DEVICE } from './support/build-input.ts';
 import { HOST_DEVICE, HOST_ZONE, resourcesOf, runBuild, startLocalBuildImage, type LocalBuildImage } from './support/local-aws.ts';
@@ -153,6 +153,21 @@ describe('a successful build', () => {
     expect(onlyCallTo(result.events, 'ec2:registerImage')).not.toHaveProperty('TpmSupport');
     expect(callsTo(result.events, 'ec2:modifyImageAttribute')).toEqual([]);
     expect(await resourcesOf(local.ec2, input.buildId)).toMatchObject({ volumes: [] });
+  });
+
+  it('builds from scratch: a volume with no source snapshot, named so in the timeline', async () => {
+    const planned = buildImageInput({ sourceSnapshotId: local.sourceSnapshotId });
+    // What the planner writes for from_scratch: no SnapshotId at all (not null).
+    const createVolume = { ...planned.createVolume };
+    delete createVolume.SnapshotId;
+    const input = { ...planned, createVolume };
+
+    const result = await runBuild(local, input);
+
+    expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
+    expect(onlyCallTo(result.events, 'ec2:createVolume')).not.toHaveProperty('SnapshotId');
+    expect(onlyCallTo(result.events, 'ec2:createVolume')).toMatchObject({ Size: planned.createVolume.Size });
+    expect(statesEntered(result.events)).toContain('Create volume without SnapshotId');
   });
 });
 
