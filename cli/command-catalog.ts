@@ -30,6 +30,15 @@ export const COMMANDS = {
   status: { description: "a build's status, steps and images", load: builds },
   log: { description: "a build's provisioning log", load: builds },
   cancel: { description: 'stop a build; the factory cleans up after it', load: builds },
+  distribute: { description: 'share or copy an image the factory made to more regions and accounts, without a rebuild', load: builds },
+  lifecycle: {
+    description: "retire a family's old images (keep the newest, deprecate, deregister), or list what would be with --dry-run",
+    load: async () => (await import('./commands/lifecycle.ts')).registerLifecycleCommand,
+  },
+  schedules: {
+    description: "the factory configuration's families: list their schedules and latest decisions, or run one now",
+    load: async () => (await import('./commands/schedules.ts')).registerSchedulesCommands,
+  },
   local: {
     description: 'images in and out of the local factory (`npm start -- --serve`)',
     load: async () => (await import('./commands/local.ts')).registerLocalCommands,

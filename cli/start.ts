@@ -4,7 +4,8 @@
  * template through the API with progress shown step by step, prints the AMI id, exports
  * the new AMI's root image and shows what the build put in it, then stops everything it
  * started. `npm start -- --serve` keeps the factory up for more builds
- * (`npx ami-factory build TEMPLATE --wait`).
+ * (`npx ami-factory build TEMPLATE --wait`), and runs the factory configuration's schedules
+ * (factory.yml) on a local clock, printing each decision.
  */
 import { execa } from 'execa';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -13,10 +14,12 @@ import { parseArgs } from 'node:util';
 import type { BuildAccepted } from '../contract/api.ts';
 import { startLocalFactory } from '../local/factory.ts';
 import { withImageMounted } from '../local/image-mount.ts';
+import { startScheduleClock } from '../local/schedule-clock.ts';
 import { cacheDir, repoRoot } from '../local/paths.ts';
 import { bundleTemplateFile } from '../model/bundle.ts';
 import { buildPath, FactoryClient } from './api-client.ts';
 import { followBuild } from './commands/builds.ts';
+import { describeDecision } from './commands/schedules.ts';
 
 const { values } = parseArgs({ options: { serve: { type: 'boolean', default: false }, hosts: { type: 'string', default: '1' } } });
 const say = (line: string): void => {
@@ -44,7 +47,7 @@ try {
   say(`    build ${buildId}`);
   const build = await followBuild(api, buildId, 250);
   const ami = build.amis[0];
-  if (build.status !== 'SUCCEEDED' || !ami) {
+  if (build.status !== 'SUCCEEDED' || !ami?.imageId) {
     say(`==> the build ${build.status}: ${build.error ?? ''} ${build.cause ?? ''}`);
     say(await api.request<string>('GET', buildPath(buildId, 'log')).catch(() => '(no log)'));
     failed = true;
@@ -57,8 +60,22 @@ try {
     say(`    took ${((performance.now() - started) / 1000).toFixed(1)} s in all`);
   }
   if (values.serve) {
-    say(`==> serving at ${factory.api.endpoint} until Ctrl-C`);
-    await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+    say("==> running factory.yml's schedules on a local clock (the scheduler function, in this process)");
+    const clock = await startScheduleClock({
+      onDecision: (decision) => {
+        say(`==> ${decision.decidedAt} family ${decision.family}: ${describeDecision(decision)}`);
+      },
+      onError: (family, error) => {
+        say(`==> family ${family}: the scheduled run failed: ${error instanceof Error ? error.message : String(error)}`);
+      },
+    });
+    for (const { family, cron, timezone, nextRun } of clock.families) say(`    ${family}: ${cron} (${timezone}), next at ${nextRun?.toISOString() ?? 'never'}`);
+    say(`==> serving at ${factory.api.endpoint} until Ctrl-C (npx ami-factory schedules run-now FAMILY runs one now)`);
+    try {
+      await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+    } finally {
+      await clock.stop();
+    }
   }
 } finally {
   say('==> stopping the local factory');

@@ -4,6 +4,7 @@
  * `{ "bundle": BuildBundle }`), and the chroot host that claimed the build loads it.
  */
 import * as z from 'zod';
+import { TargetSchema } from './targets.ts';
 
 /**
  * A file's path in a bundle: relative, `/`-separated, each segment a real name (not empty,
@@ -66,6 +67,9 @@ export const BuildBundleSchema = z.object(
 
 export type BuildBundle = z.output<typeof BuildBundleSchema>;
 
+/** A build's targets: regions times accounts, within EC2's concurrent-copy limits. */
+export const MAX_TARGETS = 50;
+
 /**
  * The body of `POST /builds`. `rebake` bakes even when an image (or a running build) of the
  * caller's team already has the request's bake key.
@@ -74,6 +78,8 @@ export const SubmitBodySchema = z.object(
   {
     bundle: BuildBundleSchema,
     rebake: z.boolean({ error: 'must be true or false' }).optional(),
+    /** Where the image goes beyond the build region and account (contract/targets.ts). */
+    targets: z.array(TargetSchema).max(MAX_TARGETS, `at most ${MAX_TARGETS} targets`).optional(),
   },
   expecting('a JSON object: {"bundle": ...}'),
 );

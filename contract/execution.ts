@@ -4,12 +4,14 @@
  * that mark a build's resources in EC2.
  */
 import type {
+  CopyImageRequest,
   CreateSnapshotRequest,
   CreateVolumeRequest,
   EnableImageDeregistrationProtectionRequest,
   LaunchPermissionModifications,
   ModifySnapshotAttributeRequest,
   RegisterImageRequest,
+  Tag,
 } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 
@@ -99,6 +101,43 @@ const ec2Request = <T extends object>() => z.custom<T>((value) => typeof value =
  * ami_groups, ami_org_arns, ami_ou_arns; snapshot_users, snapshot_groups; ami_product_codes;
  * deprecate_at; deregistration_protection).
  */
+/**
+ * One image of the release beyond the build region's own: a copy in another region of the
+ * factory's account (`ami_regions`, or a share target's region) or in a target account
+ * (`copy` mode), made and finished by regional calls (contract/regional-call.ts). Each
+ * follow-up request is null for nothing to do; the copy's ids are filled in by the workflow.
+ */
+export const ImageCopySchema = z.object({
+  kind: z.literal('copy'),
+  accountId: z.string().regex(/^\d{12}$/, 'not an AWS account id'),
+  region: z.string().min(1),
+  /** CopyImage's request without `SourceImageId`: called in `region` as `accountId`. */
+  copyImage: ec2Request<Omit<CopyImageRequest, 'SourceImageId'>>(),
+  /** CreateTags on the copy, then on its snapshots: the build's tags with the copy's own ids. */
+  imageTags: z.array(ec2Request<Tag>()),
+  snapshotTags: z.array(ec2Request<Tag>()),
+  productCodes: z.array(z.string().min(1)).min(1).nullable(),
+  deprecateAt: z.iso.datetime().nullable(),
+  launchPermission: ec2Request<LaunchPermissionModifications>().nullable(),
+  /** ModifySnapshotAttribute without `SnapshotId`, applied to the copy's root snapshot. */
+  snapshotPermission: ec2Request<Omit<ModifySnapshotAttributeRequest, 'SnapshotId'>>().nullable(),
+  deregistrationProtection: ec2Request<Omit<EnableImageDeregistrationProtectionRequest, 'ImageId'>>().nullable(),
+});
+
+export type ImageCopy = z.infer<typeof ImageCopySchema>;
+
+/** The release's first image: the one the build registered, reported as it is. */
+export const BuildRegionImageSchema = z.object({
+  kind: z.literal('build'),
+  accountId: z.string(),
+  region: z.string(),
+});
+
+/** Every image of a release, the build region's first: what the workflow's Map runs over. */
+export const ReleaseImageSchema = z.discriminatedUnion('kind', [BuildRegionImageSchema, ImageCopySchema]);
+
+export type ReleaseImage = z.infer<typeof ReleaseImageSchema>;
+
 export const DistributionSchema = z.object({
   /** ModifyImageAttribute's `LaunchPermission`: `{ Add: [{ UserId } | { Group } | { OrganizationArn } | { OrganizationalUnitArn }] }`. */
   launchPermission: ec2Request<LaunchPermissionModifications>().nullable(),
@@ -110,6 +149,10 @@ export const DistributionSchema = z.object({
   deprecateAt: z.iso.datetime().nullable(),
   /** EnableImageDeregistrationProtection's parameters: `{ WithCooldown }`. */
   deregistrationProtection: ec2Request<Omit<EnableImageDeregistrationProtectionRequest, 'ImageId'>>().nullable(),
+  /** The build region's image, then each copy (ami_regions, share targets' regions, copy targets), made in parallel. */
+  images: z.array(ReleaseImageSchema).min(1),
+  /** Packer's skip_save_build_region: once every copy is available, the build region's image is deregistered. */
+  skipSaveBuildRegion: z.boolean(),
 });
 
 export type Distribution = z.infer<typeof DistributionSchema>;
@@ -149,13 +192,21 @@ export const ExecutionInputSchema = z.object({
 
 export type ExecutionInput = z.infer<typeof ExecutionInputSchema>;
 
-/** One image of a finished build, per region and account. */
+/**
+ * One image of a finished build, per region and account: `available`, `failed` (a copy that
+ * could not be made: `error` and `cause` say why, and it was removed) or `deregistered` (the
+ * build region's image under skip_save_build_region, once every copy was available).
+ */
 export const BuiltImageSchema = z.object({
   region: z.string(),
   accountId: z.string(),
-  imageId: z.string(),
-  /** The snapshots the build made (the root one). */
+  /** Null for a copy that failed before EC2 gave it an id. */
+  imageId: z.string().nullable(),
+  /** The image's snapshots (the build region's: the root one the build made). */
   snapshotIds: z.array(z.string()),
+  state: z.enum(['available', 'failed', 'deregistered']).optional(),
+  error: z.string().optional(),
+  cause: z.string().optional(),
 });
 
 export type BuiltImage = z.infer<typeof BuiltImageSchema>;
@@ -170,3 +221,34 @@ export const ExecutionOutputSchema = z.object({
 });
 
 export type ExecutionOutput = z.infer<typeof ExecutionOutputSchema>;
+
+/** A re-distribution's id, also its execution's name: `<buildId>.d-<time>`, the build that made the image first. */
+export const DISTRIBUTION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,60}\.d-[a-z0-9]{1,12}$/;
+
+/**
+ * The distribute-image workflow's input: an existing image of the factory and the plan to
+ * share and copy it (the build region's sharing with the new targets, then the copies).
+ */
+export const DistributionInputSchema = z.object({
+  /** The distribution id; the workflow's regional calls name their sessions by it. */
+  buildId: z.string().regex(DISTRIBUTION_ID, 'not a distribution id'),
+  image: z.object({ ImageId: z.string().regex(/^ami-[0-9a-f]+$/, 'not an AMI id') }),
+  /** The image's root snapshot: the one shared with share and copy targets. */
+  snapshot: z.object({ SnapshotId: z.string().regex(/^snap-[0-9a-f]+$/, 'not a snapshot id') }),
+  target: z.object({ region: z.string().min(1), accountId: z.string().regex(/^\d{12}$/, 'not an AWS account id') }),
+  distribution: DistributionSchema,
+  polling: PollingSchema,
+  /** What Build Distributed says of the build that made the image. */
+  announced: z.object({ buildId: z.string(), team: z.string().nullable(), amiName: z.string() }),
+});
+
+export type DistributionInput = z.infer<typeof DistributionInputSchema>;
+
+/** A distribution's output: every image it named, by region and account, with its state. */
+export const DistributionOutputSchema = z.object({
+  distributionId: z.string(),
+  buildId: z.string(),
+  amis: z.array(BuiltImageSchema),
+});
+
+export type DistributionOutput = z.infer<typeof DistributionOutputSchema>;

@@ -17,7 +17,8 @@
  * 2. detach the build's volumes, politely first, then by force; delete them;
  * 3. deregister the build's images, unless the build SUCCEEDED (then its images stay, with
  *    the snapshots behind them);
- * 4. delete the build's remaining snapshots;
+ * 4. delete the build's remaining snapshots, and its copies in other regions and accounts
+ *    (the release's, made before the build ended: lib/copy-leftovers.ts);
  * 5. release the build's claim on ami_name, if it still holds it, so the name may be built
  *    again (a build that succeeded keeps it through its image);
  * 6. delete the build's secret, the values of its sensitive variables;
@@ -60,6 +61,7 @@ import { isBuildId } from './lib/build-id.ts';
 import { deleteBuildSecret } from './lib/build-secret.ts';
 import { executionArn, executionHistory } from './lib/builds.ts';
 import { artifactsBucket, detachConfig, hostQueuePrefix, stateMachine } from './lib/config.ts';
+import { copyTargetsOf, removeCopies } from './lib/copy-leftovers.ts';
 import { logger, type Logger } from './lib/log.ts';
 import { releaseName } from './lib/name-claims.ts';
 
@@ -71,6 +73,8 @@ export interface CleanUpReport {
   deletedVolumes: string[];
   deregisteredImages: string[];
   deletedSnapshots: string[];
+  /** The build's copies in other regions and accounts, removed: `account/region/id`. */
+  removedCopies: string[];
   /** The ami_name whose claim this build held and released. */
   releasedName: string | null;
   /** The build's secret, deleted. */
@@ -123,6 +127,7 @@ export async function handler(event: ExecutionStatusChangeEvent, context?: Conte
   const succeeded = status === 'SUCCEEDED';
   const report = await removeLeftovers(buildId, leftovers, succeeded, failures, log);
   const input = inputOf(execution);
+  if (!succeeded) [report.removedCopies = []] = await failures.settle([removeCopiesOf(buildId, execution)]);
   const [releasedName = null] = succeeded ? [] : await failures.settle([releaseBuildName(buildId, input)]);
   const [deletedSecret = null] = await failures.settle([deleteSecretOf(input)]);
   report.releasedName = releasedName;
@@ -148,6 +153,7 @@ function emptyReport(buildId: string): CleanUpReport {
     deletedVolumes: [],
     deregisteredImages: [],
     deletedSnapshots: [],
+    removedCopies: [],
     releasedName: null,
     deletedSecret: null,
     publishedFailure: null,
@@ -227,6 +233,14 @@ async function releaseBuildName(buildId: string, input: CleanUpInput): Promise<s
   if (!input.owned || input.amiName === undefined || input.target === undefined) return null;
   const target = { bucket: artifactsBucket(), ...input.target, amiName: input.amiName };
   return (await releaseName(s3(), target, buildId)) ? input.amiName : null;
+}
+
+/** The copies the release made before the build ended (release.ts), in every region and account its input named. */
+async function removeCopiesOf(buildId: string, execution: DescribeExecutionOutput | undefined): Promise<string[]> {
+  const targets = copyTargetsOf(parsed(execution?.input) ?? {});
+  if (targets.length === 0) return [];
+  const machine = stateMachine();
+  return removeCopies({ factoryAccountId: machine.accountId, partition: machine.partition, sessionName: `ami-factory-${buildId}` }, buildId, targets);
 }
 
 async function deleteSecretOf(input: CleanUpInput): Promise<string | null> {

@@ -17,6 +17,8 @@ import { cacheDir, repoRoot } from './paths.ts';
 export const LOCAL_STAGE = 'local';
 export const LOCAL_REGION = 'us-east-1';
 const ACCOUNT_ID = '123456789012';
+/** The local AWS's one account. */
+export const LOCAL_ACCOUNT_ID = ACCOUNT_ID;
 
 export interface Resource {
   Type: string;
@@ -33,7 +35,12 @@ export interface FactoryResources {
   claimsQueueUrl: string;
   hostQueuePrefix: string;
   artifactsBucket: string;
+  /** The build-image workflow. */
   stateMachineArn: string;
+  /** The distribute-image workflow (re-distributions). */
+  distributeStateMachineArn: string;
+  /** The regional-call function's queue: its trigger is the local factory's to run. */
+  regionalCallsQueueUrl: string;
   /** Each function's environment, by handler module (`functions/submit-build`). */
   functionEnvironments: Record<string, Record<string, string>>;
 }
@@ -137,7 +144,7 @@ export async function createFactoryResources(endpoint: string, template: Templat
     created.set(logicalId, { ref: name, attributes: { Arn: `arn:aws:s3:::${name}` } });
   }
 
-  let stateMachineArn = '';
+  const stateMachines: Record<string, string> = {};
   for (const [logicalId, machine] of ofType(template, 'AWS::StepFunctions::StateMachine')) {
     const properties = machine.Properties ?? {};
     const substitutions = resolve(properties.DefinitionSubstitutions ?? {}) as Record<string, string>;
@@ -153,8 +160,8 @@ export async function createFactoryResources(endpoint: string, template: Templat
         type: 'STANDARD',
       }),
     );
-    stateMachineArn = arn ?? '';
-    created.set(logicalId, { ref: stateMachineArn, attributes: { Arn: stateMachineArn, Name: String(properties.StateMachineName) } });
+    stateMachines[logicalId] = arn ?? '';
+    created.set(logicalId, { ref: arn ?? '', attributes: { Arn: arn ?? '', Name: String(properties.StateMachineName) } });
   }
 
   const functionEnvironments: Record<string, Record<string, string>> = {};
@@ -169,7 +176,9 @@ export async function createFactoryResources(endpoint: string, template: Templat
     claimsQueueUrl: output('ClaimsQueueUrl'),
     hostQueuePrefix: output('HostQueuePrefix'),
     artifactsBucket: output('ArtifactsBucket'),
-    stateMachineArn,
+    stateMachineArn: stateMachines.BuildImageStateMachine ?? '',
+    distributeStateMachineArn: stateMachines.DistributeImageStateMachine ?? '',
+    regionalCallsQueueUrl: created.get('RegionalCallsQueue')?.ref ?? '',
     functionEnvironments,
   };
 }

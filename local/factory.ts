@@ -18,6 +18,7 @@ import { startApiServer, type LocalApi } from './api-server.ts';
 import { LocalEbsStore } from './ebs-store.ts';
 import { createLocalWorker } from './local-worker.ts';
 import { watchExecutions, type ExecutionEvents } from './execution-events.ts';
+import { consumeRegionalCalls } from './regional-calls.ts';
 import { createFactoryResources, LOCAL_REGION, packageDeployment, type FactoryResources } from './factory-resources.ts';
 import { localAwsClientConfig, startMotoServer, type MotoServer } from './moto-server.ts';
 import { cacheDir } from './paths.ts';
@@ -150,6 +151,10 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
       process.stderr.write(`local factory: clean-up after a build failed: ${String(error)}\n`);
     });
     stops.push(() => events.stop());
+    const regionalCalls = consumeRegionalCalls(clients.sqs, resources.regionalCallsQueueUrl, (error) => {
+      process.stderr.write(`local factory: regional call: ${String(error)}\n`);
+    });
+    stops.push(() => regionalCalls.stop());
 
     const api = await startApiServer(options.apiPort ?? 8745);
     stops.push(() => api.close());

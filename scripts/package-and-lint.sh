@@ -10,7 +10,10 @@ set -euo pipefail
 cd "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/.."
 
 CFN_LINT=.cache/venv/bin/cfn-lint
-TEMPLATE=.serverless/cloudformation-template-update-stack.json
+# Where the package goes: .serverless, as `serverless deploy --package` expects it, unless
+# PACKAGE_DIR names another (the tests do: other packagings may clear .serverless meanwhile).
+PACKAGE_DIR=${PACKAGE_DIR:-.serverless}
+TEMPLATE=$PACKAGE_DIR/cloudformation-template-update-stack.json
 
 if [[ ! -x $CFN_LINT ]]; then
   echo "package-and-lint: $CFN_LINT is missing; scripts/setup.sh installs it" >&2
@@ -29,10 +32,10 @@ exec 9>.cache/package.lock
 flock 9
 
 # A stale template or zip must not pass for this run's.
-rm -rf .serverless
+rm -rf -- "$PACKAGE_DIR"
 started=$SECONDS
 # --no-install: the framework comes from the lockfile, never from a download at package time.
-npx --no-install serverless package --stage ci --region us-east-1
+npx --no-install serverless package --stage ci --region us-east-1 --package "$PACKAGE_DIR"
 echo "package-and-lint: packaged in $((SECONDS - started)) s"
 
 # Ignored rule, with its reason:
@@ -41,7 +44,7 @@ echo "package-and-lint: packaged in $((SECONDS - started)) s"
 #   not in serverless.yml to remove.
 # Errors and warnings fail the run; informational findings are not reported.
 status=0
-"$CFN_LINT" --ignore-checks W3005 -- "$TEMPLATE" .serverless/cloudformation-template-create-stack.json || status=$?
+"$CFN_LINT" --ignore-checks W3005 -- "$TEMPLATE" "$PACKAGE_DIR/cloudformation-template-create-stack.json" || status=$?
 # cfn-lint's exit status is a bit mask: 2 errors, 4 warnings, 8 informational, 1 a crash.
 if (( status & (1 | 2 | 4) )); then
   echo "package-and-lint: cfn-lint found problems (exit status $status)" >&2

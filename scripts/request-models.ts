@@ -12,7 +12,7 @@ import { parse } from 'yaml';
 export const REQUEST_MODELS_DIR = join(import.meta.dirname, '..', 'functions', 'request-models');
 
 /** Model file name -> the OpenAPI schema it is made from. */
-export const REQUEST_MODELS: Readonly<Record<string, string>> = { 'submit-request.json': 'SubmitRequest' };
+export const REQUEST_MODELS: Readonly<Record<string, string>> = { 'submit-request.json': 'SubmitRequest', 'lifecycle-request.json': 'LifecycleRequest', 'distribution-request.json': 'DistributionRequest' };
 
 type Schema = Record<string, unknown>;
 

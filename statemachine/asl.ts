@@ -9,6 +9,8 @@
  * poll selects the item itself (`$.Volumes[0]`) and tests its field in the next state.
  */
 
+import type { RegionalAction } from '../contract/regional-call.ts';
+
 export type State = Record<string, unknown> & { Type: 'Task' | 'Pass' | 'Choice' | 'Wait' | 'Fail' | 'Map' };
 export type States = Record<string, State>;
 export type Rule = Record<string, unknown>;
@@ -242,10 +244,70 @@ function queueUrl(url: string): Record<string, string> {
   return url.startsWith('$.') ? { 'QueueUrl.$': url } : { QueueUrl: url };
 }
 
-/** A failure the workflow detects itself, named `AmiFactory.<name>`, with a cause built from the input. */
-export function raise(name: string, cause: { format: string; args: string[] } | string): State {
+/**
+ * A failure the workflow detects itself, named `AmiFactory.<name>`, with a cause built from
+ * the input, put in `$.error` for `next` (the build's failure, or a copy's own).
+ */
+export function raise(name: string, cause: { format: string; args: string[] } | string, next = BUILD_FAILED): State {
   const named = typeof cause === 'string' ? { Cause: cause } : { 'Cause.$': `States.Format('${cause.format}', ${cause.args.join(', ')})` };
-  return { Type: 'Pass', Parameters: { Error: `AmiFactory.${name}`, ...named }, ResultPath: '$.error', Next: BUILD_FAILED };
+  return { Type: 'Pass', Parameters: { Error: `AmiFactory.${name}`, ...named }, ResultPath: '$.error', Next: next };
+}
+
+export interface RegionalCallOptions {
+  comment?: string;
+  action: RegionalAction;
+  /** Where the target's `accountId` and `region` are in the input. */
+  target: string;
+  /** The request: Parameters entries, or one path (or intrinsic) giving the whole object. */
+  parameters: Record<string, unknown> | { path: string };
+  resultSelector?: Record<string, unknown>;
+  resultPath: string | null;
+  next: string;
+  /** Where any failure goes, with the error in `$.error`. */
+  failTo: string;
+  /** Errors worth another try besides throttling, e.g. a describe right after the create. */
+  retryOn?: string[];
+}
+
+/** How long a regional call may take before the workflow stops waiting: the function answers in seconds. */
+const REGIONAL_CALL_TIMEOUT_SECONDS = 300;
+
+/**
+ * One EC2 call in another region or account (contract/regional-call.ts): a message to the
+ * regional-calls queue (`${RegionalCallsQueueUrl}`), answered by the regional-call function
+ * with EC2's response or EC2's error name. Throttling is retried with backoff, as the SDK
+ * integrations' Ec2Exception is.
+ */
+export function regionalCall(options: RegionalCallOptions): State {
+  const parameters = 'path' in options.parameters ? { 'parameters.$': options.parameters.path } : { parameters: options.parameters };
+  return {
+    Type: 'Task',
+    ...withComment(options.comment),
+    Resource: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
+    Parameters: {
+      QueueUrl: '${RegionalCallsQueueUrl}',
+      MessageBody: {
+        task: 'regional-call',
+        'taskToken.$': '$$.Task.Token',
+        'buildId.$': '$.buildId',
+        call: { 'accountId.$': `${options.target}.accountId`, 'region.$': `${options.target}.region`, action: options.action, ...parameters },
+      },
+    },
+    TimeoutSeconds: REGIONAL_CALL_TIMEOUT_SECONDS,
+    ...(options.resultSelector === undefined ? {} : { ResultSelector: options.resultSelector }),
+    ResultPath: options.resultPath,
+    Retry: [
+      {
+        ErrorEquals: ['RequestLimitExceeded', 'Throttling', 'ThrottlingException', ...(options.retryOn ?? [])],
+        IntervalSeconds: 2,
+        MaxAttempts: 5,
+        BackoffRate: 2,
+        JitterStrategy: 'FULL',
+      },
+    ],
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: options.failTo }],
+    Next: options.next,
+  };
 }
 
 export interface PollOptions {
@@ -269,6 +331,10 @@ export interface PollOptions {
   /** Raised when the bound is reached. `{attempts}` is available as `$.poll.attempts`. */
   timedOut: { error: string; cause: { format: string; args: string[] } };
   next: string;
+  /** Where a failure goes: the build's failure by default. */
+  failTo?: string;
+  /** Makes the describe call; an SDK integration call in the workflow's region by default. */
+  describeWith?: (call: { comment?: string; resultSelector: Record<string, unknown>; resultPath: string; next: string }) => State;
 }
 
 /**
@@ -286,16 +352,13 @@ export function pollUntil(options: PollOptions): States {
   const timedOutName = `${capitalise(what)} not ready in time`;
   const { describe } = options;
   const selector = 'item' in describe ? { 'item.$': `${describe.item}[0]` } : { 'count.$': `States.ArrayLength(${describe.count})` };
+  const comment = options.comment ?? ('item' in describe ? SELECT_THE_ITEM : undefined);
   const states: States = {
     [start]: { Type: 'Pass', Result: { attempts: 0 }, ResultPath: '$.poll', Next: describeName },
-    [describeName]: ec2Task(describe.action, {
-      comment: options.comment ?? ('item' in describe ? SELECT_THE_ITEM : undefined),
-      parameters: describe.parameters,
-      resultSelector: selector,
-      resultPath: '$.observed',
-      read: true,
-      next: options.decision,
-    }),
+    [describeName]:
+      options.describeWith === undefined
+        ? ec2Task(describe.action, { comment, parameters: describe.parameters, resultSelector: selector, resultPath: '$.observed', read: true, next: options.decision })
+        : options.describeWith({ ...withComment(comment), resultSelector: selector, resultPath: '$.observed', next: options.decision }),
     [options.decision]: {
       Type: 'Choice',
       Choices: [
@@ -308,8 +371,8 @@ export function pollUntil(options: PollOptions): States {
     [waitName]: { Type: 'Wait', SecondsPath: options.intervalPath, Next: countName },
     [countName]: { Type: 'Pass', Parameters: { 'attempts.$': 'States.MathAdd($.poll.attempts, 1)' }, ResultPath: '$.poll', Next: describeName },
   };
-  if (options.failed !== undefined) states[failedName] = raise(options.failed.error, options.failed.cause);
-  states[timedOutName] = raise(options.timedOut.error, options.timedOut.cause);
+  if (options.failed !== undefined) states[failedName] = raise(options.failed.error, options.failed.cause, options.failTo);
+  states[timedOutName] = raise(options.timedOut.error, options.timedOut.cause, options.failTo);
   return states;
 }
 

@@ -26,10 +26,13 @@ import {
   type States,
 } from './asl.ts';
 import { renderJson } from './render-json.ts';
-import { BUILD_STARTED, BUILD_SUCCEEDED } from '../contract/events.ts';
+import { BUILD_DISTRIBUTED, BUILD_STARTED, BUILD_SUCCEEDED } from '../contract/events.ts';
+import { releaseStates } from './release.ts';
 import { BUILD_ID_TAG, INSTANCE_ARN_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 
 const MAX_ATTEMPTS = '$.polling.maxAttempts';
+/** The release's first state (release.ts): every image, the copies made in parallel. */
+const RELEASE = 'Each image of the release';
 
 const claim: States = {
   'Claim a host': askWorker({
@@ -444,7 +447,7 @@ const register: States = {
  * come before sharing, so no one is ever given the image without them; deregistration
  * protection comes last, as a protected image is one the clean-up function could not remove.
  */
-const distribute: States = {
+export const distribute: States = {
   'Set product codes?': whenPresent('$.distribution.productCodes', 'Set product codes', 'Deprecate the image?', 'ami_product_codes.'),
   'Set product codes': ec2Task('modifyImageAttribute', {
     comment: 'Before any sharing: EC2 refuses to change product codes on an image that has them, and to make a product-coded image public.',
@@ -492,36 +495,43 @@ const distribute: States = {
   'Protect from deregistration?': whenPresent(
     '$.distribution.deregistrationProtection',
     'Protect from deregistration',
-    'Report the image',
+    RELEASE,
     'deregistration_protection.',
   ),
   'Protect from deregistration': ec2Task('enableImageDeregistrationProtection', {
     comment: 'Last: nothing after it can fail, and a protected image is one the clean-up function could not deregister.',
     parameters: { 'ImageId.$': '$.image.ImageId', 'WithCooldown.$': '$.distribution.deregistrationProtection.WithCooldown' },
     resultPath: null,
-    next: 'Report the image',
+    next: RELEASE,
   }),
 };
 
 const report: States = {
-  'Report the image': {
+  ...releaseStates('Report the images'),
+  'Report the images': {
     Type: 'Pass',
-    Comment:
-      'One entry per region and account from the start, so copies and shares add entries rather than change the shape. Kept beside the build\'s state until the success is announced, then output.',
-    Parameters: {
-      'buildId.$': '$.buildId',
-      amis: [
-        {
-          'region.$': '$.target.region',
-          'accountId.$': '$.target.accountId',
-          'imageId.$': '$.image.ImageId',
-          'snapshotIds.$': 'States.Array($.snapshot.SnapshotId)',
-        },
-      ],
-    },
+    Comment: 'One entry per region and account, failed copies included. Kept beside the build\'s state until the success is announced, then output.',
+    Parameters: { 'buildId.$': '$.buildId', 'amis.$': '$.images', 'count.$': 'States.ArrayLength($.images)' },
     ResultPath: '$.result',
-    Next: 'Announce the success',
+    Next: 'Copies made?',
   },
+  'Copies made?': {
+    Type: 'Choice',
+    Comment: 'Build Distributed is for releases beyond the build region.',
+    Choices: [{ Variable: '$.result.count', NumericGreaterThan: 1, Next: 'Announce the distribution' }],
+    Default: 'Announce the success',
+  },
+  'Announce the distribution': publishEvent({
+    comment: 'Build Distributed: every image of the release by region and account, with its state.',
+    detailType: BUILD_DISTRIBUTED,
+    detail: {
+      'buildId.$': '$.announced.buildId',
+      'team.$': '$.announced.team',
+      'amiName.$': '$.announced.amiName',
+      'amis.$': '$.result.amis',
+    },
+    next: 'Announce the success',
+  }),
   'Announce the success': publishEvent({
     comment: 'Build Succeeded, with the images the output reports: last, once nothing can fail the build any more.',
     detailType: BUILD_SUCCEEDED,
@@ -536,7 +546,7 @@ const report: States = {
   'Build succeeded': {
     Type: 'Pass',
     Comment: 'The execution\'s output is the report alone: { buildId, amis }.',
-    OutputPath: '$.result',
+    Parameters: { 'buildId.$': '$.result.buildId', 'amis.$': '$.result.amis' },
     End: true,
   },
 };

@@ -8,11 +8,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const BUILD_IMAGE_DEFINITION_PATH = join(import.meta.dirname, 'build-image.asl.json');
+export const DISTRIBUTE_IMAGE_DEFINITION_PATH = join(import.meta.dirname, 'distribute-image.asl.json');
 
 /** Values that differ per deployment. The host queues come from each claim's answer. */
 export interface BuildImageSubstitutions {
   /** The shared queue that hosts with a free slot pull claim tasks from. */
   ClaimsQueueUrl: string;
+  /** The queue the regional-call function reads: EC2 calls in other regions and accounts. */
+  RegionalCallsQueueUrl: string;
   /**
    * The bus the workflow publishes Build Started and Build Succeeded on (a name or an ARN);
    * the account's `default` bus unless the deployment names another.
@@ -30,6 +33,11 @@ const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
  */
 export function loadBuildImageDefinition(substitutions: BuildImageSubstitutions): string {
   return substitute(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'), { ...substitutions, EventBusName: substitutions.EventBusName ?? DEFAULT_EVENT_BUS_NAME });
+}
+
+/** The distribute-image workflow's definition, filled in as the build-image one. */
+export function loadDistributeImageDefinition(substitutions: Omit<BuildImageSubstitutions, 'ClaimsQueueUrl'>): string {
+  return substitute(readFileSync(DISTRIBUTE_IMAGE_DEFINITION_PATH, 'utf8'), { ...substitutions, EventBusName: substitutions.EventBusName ?? DEFAULT_EVENT_BUS_NAME });
 }
 
 /** The placeholders a definition uses, in order of first use. */

@@ -1,29 +1,18 @@
 /**
- * The requester's commands: `build`, `status`, `log`, `cancel`, against the local factory
+ * The requester's commands: `build`, `status`, `log`, `cancel`, `distribute`, against the local factory
  * by default or a deployed API (`--endpoint`, SigV4 from the standard AWS credentials).
  */
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import type { BuildAccepted, BuildDetails } from '../../contract/api.ts';
+import type { BuildAccepted, BuildDetails, DistributionAccepted } from '../../contract/api.ts';
+import type { BuiltImage } from '../../contract/execution.ts';
+import type { Target } from '../../contract/targets.ts';
 import { bundleTemplateFile } from '../../model/bundle.ts';
-import { buildPath, FactoryClient, LOCAL_FACTORY_ENDPOINT } from '../api-client.ts';
-import { collectVar, loadOrReport } from './shared-options.ts';
+import { buildPath, type FactoryClient } from '../api-client.ts';
+import { factoryClient as client, withEndpoint, type Endpoint } from './api-options.ts';
+import { collectTarget, collectVar, loadOrReport } from './shared-options.ts';
 import { COMMANDS } from '../command-catalog.ts';
-
-interface Endpoint {
-  endpoint: string;
-  region?: string;
-  apiKey?: string;
-}
-
-const withEndpoint = (command: Command): Command =>
-  command
-    .option('--endpoint <url>', 'the factory API (default: the local factory)', process.env.AMI_FACTORY_ENDPOINT ?? LOCAL_FACTORY_ENDPOINT)
-    .option('--region <region>', 'AWS region of a deployed API (default: from its URL)')
-    .option('--api-key <key>', "your team's API key for a deployed API (default: AMI_FACTORY_API_KEY)", process.env.AMI_FACTORY_API_KEY);
-
-const client = (options: Endpoint): FactoryClient => new FactoryClient(options.endpoint, { region: options.region, apiKey: options.apiKey });
 
 /** Follows a build until it ends, printing each step as it starts. Exit code 0 only on success. */
 export async function followBuild(api: FactoryClient, buildId: string, intervalMs = 500): Promise<BuildDetails> {
@@ -41,11 +30,23 @@ export async function followBuild(api: FactoryClient, buildId: string, intervalM
   }
 }
 
+/** One line per image: id, region, account, state (and why, for a failed copy). */
+export function printImages(amis: readonly BuiltImage[]): void {
+  for (const ami of amis) {
+    const why = ami.state === 'failed' ? `\t${ami.error ?? ''}: ${ami.cause ?? ''}` : '';
+    process.stdout.write(`${ami.imageId ?? '-'}\t${ami.region}\t${ami.accountId}\t${ami.state ?? 'available'}${why}\n`);
+  }
+}
+
 function printOutcome(build: BuildDetails): void {
   const took = build.startedAt && build.stoppedAt ? ` in ${((Date.parse(build.stoppedAt) - Date.parse(build.startedAt)) / 1000).toFixed(1)} s` : '';
   if (build.status === 'SUCCEEDED') {
     process.stdout.write(`${build.buildId} SUCCEEDED${took}\n`);
-    for (const ami of build.amis) process.stdout.write(`${ami.imageId}\t${ami.region}\t${ami.accountId}\n`);
+    printImages(build.amis);
+    for (const distribution of build.distributions ?? []) {
+      process.stdout.write(`distribution ${distribution.distributionId} ${distribution.status}\n`);
+      printImages(distribution.amis);
+    }
   } else {
     process.stderr.write(`${build.buildId} ${build.status}${took}: ${build.error ?? ''} ${build.cause ?? ''}\n`);
     process.exitCode = 1;
@@ -61,13 +62,15 @@ export function registerBuildCommands(program: Command): void {
       .option('--var <name=value>', 'set a template variable (repeatable)', collectVar, {})
       .option('--wait', 'follow the build step by step until it ends')
       .option('--idempotency-key <key>', 'a retried request with the same key returns the same build')
-      .option('--rebake', "bake even when an image or a running build of your team already has this build's bake key"),
-  ).action(async (template: string, options: Endpoint & { var: Record<string, string>; wait?: boolean; idempotencyKey?: string; rebake?: boolean }) => {
+      .option('--rebake', "bake even when an image or a running build of your team already has this build's bake key")
+      .option('--target <[account/]region[:mode]>', 'also put the image there: a copy in a region, or an account to share with (:share) or copy into (:copy); repeatable', collectTarget, []),
+  ).action(async (template: string, options: Endpoint & { var: Record<string, string>; wait?: boolean; idempotencyKey?: string; rebake?: boolean; target: Target[] }) => {
     const bundle = await loadOrReport(template, () => bundleTemplateFile(resolve(template), { vars: options.var, env: process.env }));
     if (!bundle) return;
     const api = client(options);
     const headers: Record<string, string> = options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {};
-    const accepted = await api.request<BuildAccepted>('POST', 'builds', { body: { bundle, ...(options.rebake ? { rebake: true } : {}) }, headers });
+    const body = { bundle, ...(options.rebake ? { rebake: true } : {}), ...(options.target.length > 0 ? { targets: options.target } : {}) };
+    const accepted = await api.request<BuildAccepted>('POST', 'builds', { body, headers });
     process.stdout.write(`${accepted.buildId}\n`);
     // On stderr: stdout stays the build id alone, for scripts that capture it.
     if (accepted.reused) {
@@ -95,6 +98,31 @@ export function registerBuildCommands(program: Command): void {
       process.stdout.write(await client(options).request<string>('GET', buildPath(buildId, 'log')));
     },
   );
+
+  withEndpoint(
+    program
+      .command('distribute')
+      .description(COMMANDS.distribute.description)
+      .argument('<image-id>', 'an image the factory made for your team, in its region')
+      .requiredOption('--target <[account/]region[:mode]>', 'a region to copy it to, or an account to share with (:share) or copy into (:copy); repeatable', collectTarget)
+      .option('--wait', 'wait until every target is done and print each image'),
+  ).action(async (imageId: string, options: Endpoint & { target: Target[]; wait?: boolean }) => {
+    const api = client(options);
+    const accepted = await api.request<DistributionAccepted>('POST', `images/${encodeURIComponent(imageId)}/distributions`, { body: { targets: options.target } });
+    process.stdout.write(`${accepted.distributionId}\n`);
+    if (!options.wait) return;
+    for (;;) {
+      const build = await api.request<BuildDetails>('GET', buildPath(accepted.buildId));
+      const distribution = build.distributions?.find((found) => found.distributionId === accepted.distributionId);
+      if (distribution !== undefined && distribution.status !== 'RUNNING') {
+        process.stdout.write(`${distribution.distributionId} ${distribution.status}\n`);
+        printImages(distribution.amis);
+        if (distribution.status !== 'SUCCEEDED' || distribution.amis.some((ami) => ami.state === 'failed')) process.exitCode = 1;
+        return;
+      }
+      await sleep(500);
+    }
+  });
 
   withEndpoint(program.command('cancel').description(COMMANDS.cancel.description).argument('<build-id>')).action(
     async (buildId: string, options: Endpoint) => {

@@ -2,12 +2,20 @@
 import { InvalidArgumentError } from 'commander';
 import { TemplateValidationError } from '../../model/index.ts';
 import { formatFieldErrors } from '../../contract/field-errors.ts';
+import { parseTargetLabel, type Target } from '../../contract/targets.ts';
 
 /** `--var name=value`, repeatable; the value may itself contain "=". */
 export function collectVar(input: string, previous: Record<string, string>): Record<string, string> {
   const equals = input.indexOf('=');
   if (equals <= 0) throw new InvalidArgumentError(`expected name=value, got "${input}"`);
   return { ...previous, [input.slice(0, equals)]: input.slice(equals + 1) };
+}
+
+/** `--target [account/]region[:mode]`, repeatable (contract/targets.ts). */
+export function collectTarget(input: string, previous: Target[] = []): Target[] {
+  const target = parseTargetLabel(input);
+  if (typeof target === 'string') throw new InvalidArgumentError(target);
+  return [...previous, target];
 }
 
 /** Every error of a template, one `path: message` per line, on stderr. */

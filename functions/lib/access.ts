@@ -7,7 +7,8 @@
  *     "hostCommands": ["team name or ARN pattern", ...] }
  *
  * A caller is the IAM principal API Gateway verified (SigV4). It belongs to the one team
- * whose patterns match it; its builds are that team's. Admins see and cancel every build
+ * whose patterns match it; its builds are that team's, and may go (share or copy targets)
+ * only into the factory's own account and the team's `targetAccounts`. Admins see and cancel every build
  * (they submit only through a team of their own). `hostCommands` lists the teams and
  * principals whose templates may run commands on the chroot host. Patterns are ARNs where
  * `*` stands for any run of characters and `?` for one, as in IAM: an assumed role's
@@ -16,6 +17,7 @@
 import * as z from 'zod';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { BuildOwner } from '../../contract/execution.ts';
+import type { Target } from '../../contract/targets.ts';
 import { fieldErrorsOf, formatFieldErrors } from '../../contract/field-errors.ts';
 import { ConfigError, requiredEnv } from './config.ts';
 import { callerIdentity, ProblemError } from './http.ts';
@@ -30,7 +32,11 @@ export const AccessConfigSchema = z
   .strictObject({
     teams: z.record(
       z.string().regex(TEAM_NAME, 'team names are 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
-      z.strictObject({ principals: z.array(arnPattern).min(1, 'must list at least one principal pattern') }),
+      z.strictObject({
+        principals: z.array(arnPattern).min(1, 'must list at least one principal pattern'),
+        /** Accounts the team's builds may share or copy images into, besides the factory's own. */
+        targetAccounts: z.array(z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id')).default([]),
+      }),
     ),
     admins: z.array(arnPattern).default([]),
     hostCommands: z.array(z.string().min(1, 'must be a team name or an ARN pattern')).default([]),
@@ -111,6 +117,30 @@ export function ownerFor(caller: Caller): BuildOwner {
 export function maySee(caller: Caller, owner: BuildOwner | null): boolean {
   if (caller.admin) return true;
   return owner !== null && caller.team !== null && owner.team === caller.team;
+}
+
+/**
+ * Whether the configuration lets a team's templates run commands on the chroot host, by the
+ * team's name alone: what a factory family's builds get, whoever starts them, so a run on
+ * demand builds what the schedule would.
+ */
+export function teamMayRunHostCommands(team: string, config: AccessConfig = accessConfig()): boolean {
+  return config.hostCommands.includes(team);
+}
+
+/**
+ * The targets of a team's request that name an account the team may not put images into: the
+ * target-account role trusts the factory, not a team, so the factory decides which team
+ * reaches which account. Families (factory.yml) are the operators' own and are not checked.
+ */
+export function refuseForeignTargets(team: string, targets: readonly Target[], factoryAccountId: string, config: AccessConfig = accessConfig()): void {
+  const allowed = new Set([factoryAccountId, ...(config.teams[team]?.targetAccounts ?? [])]);
+  const errors = targets.flatMap((target, index) =>
+    target.account === undefined || allowed.has(target.account)
+      ? []
+      : [{ path: `targets[${index}].account`, message: `team ${team} may not put images into account ${target.account}: it is not among the team's targetAccounts in the factory's access configuration` }],
+  );
+  if (errors.length > 0) throw new ProblemError(403, 'TargetAccountNotAllowed', formatFieldErrors(errors, { separator: '; ' }), errors);
 }
 
 /** Whether the configuration lets this caller's templates run commands on the chroot host. */

@@ -27,6 +27,13 @@ export function useAwsClientConfig(config: AwsClientConfig | undefined): void {
   clients.clear();
 }
 
+/** The configuration clients are made with, for a client made elsewhere (another region or account). */
+export function awsClientConfig(): AwsClientConfig {
+  const config = clientConfig();
+  delete config.forcePathStyle;
+  return config;
+}
+
 function clientConfig(): AwsClientConfig & { forcePathStyle?: boolean } {
   const endpoint = process.env.AWS_ENDPOINT_URL;
   const config: AwsClientConfig = { ...(endpoint ? { endpoint } : {}), ...override };

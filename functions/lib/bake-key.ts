@@ -12,7 +12,10 @@
  *   its own SHA-256, and every sensitive value masked wherever the request rendered it;
  * - the resolved source image id (not source_ami_filter: a newer image behind the same filter
  *   is a new key), or `from_scratch`;
- * - the SHA-256 of every file of the bundle, by path (the provisioners' scripts and files).
+ * - the SHA-256 of every file of the bundle, by path (the provisioners' scripts and files);
+ * - the factory family a scheduled or on-demand family build is for (factory.yml), when it is
+ *   one: a family reuses only its own images, which are the ones its lifecycle manages, never
+ *   an image a team's own submit of the same template made (and the other way round).
  *
  * Out of it, as they do not change the image: force_deregister and force_delete_snapshot
  * (what happens to an older image of the same name), aws_polling and max_retries (how the
@@ -82,10 +85,12 @@ export interface BakeKeyInputs {
   bundle: BuildBundle;
   /** The source image the submit function resolved, or null for from_scratch. */
   source: Image | null;
+  /** The factory family the build is for; absent or null for a team's own submit. */
+  family?: string | null;
 }
 
 /** The document the key hashes; no sensitive value appears in it. */
-export async function bakeKeyDocument({ team, bundle, source }: BakeKeyInputs): Promise<Record<string, unknown>> {
+export async function bakeKeyDocument({ team, bundle, source, family = null }: BakeKeyInputs): Promise<Record<string, unknown>> {
   const request = await normalisedRequest(bundle);
   const secrets = request.sensitive_values;
   const builder = Object.fromEntries(Object.entries(request.builder).filter(([option]) => !(NOT_IN_KEY as readonly string[]).includes(option)));
@@ -101,6 +106,8 @@ export async function bakeKeyDocument({ team, bundle, source }: BakeKeyInputs): 
     variables,
     sourceImageId: source?.ImageId ?? 'from_scratch',
     files,
+    // Only when there is one, so the keys of plain submits stay what they were.
+    ...(family === null ? {} : { family }),
   };
 }
 

@@ -6,6 +6,7 @@
 import * as z from 'zod';
 import { PollingSchema, TimeoutsSchema, type Polling, type Timeouts } from '../../contract/execution.ts';
 import { fieldErrorsOf, formatFieldErrors } from '../../contract/field-errors.ts';
+import { DEFAULT_TARGET_ROLE_NAME } from '../../contract/targets.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -134,4 +135,33 @@ export function detachConfig(): { waitSeconds: number; pollSeconds: number } {
 
 function withoutUndefined<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/**
+ * The role the factory assumes in a target account (docs/target-account-role.md): the same
+ * name in every account, so a target is just an account id and a region.
+ */
+export function targetRoleName(): string {
+  const name = process.env.TARGET_ROLE_NAME?.trim();
+  if (name === undefined || name === '') return DEFAULT_TARGET_ROLE_NAME;
+  if (!/^[\w+=,.@-]{1,64}$/.test(name)) throw new ConfigError(`TARGET_ROLE_NAME is not an IAM role name: "${name}"`);
+  return name;
+}
+
+/** The distribute-image workflow: re-distributions of existing images. */
+export function distributeStateMachineArn(): string {
+  const arn = requiredEnv('DISTRIBUTE_STATE_MACHINE_ARN', 'the ARN of the distribute-image state machine');
+  if (!STATE_MACHINE_ARN.test(arn)) throw new ConfigError(`DISTRIBUTE_STATE_MACHINE_ARN is not a state machine ARN: "${arn}"`);
+  return arn;
+}
+
+/**
+ * The ExternalId the target-account roles may require (their ExternalId parameter): one value
+ * for the whole factory, from the deployment's `targetExternalId` parameter; unset sends none.
+ */
+export function targetExternalId(): string | undefined {
+  const id = process.env.TARGET_EXTERNAL_ID?.trim();
+  if (id === undefined || id === '') return undefined;
+  if (!/^[\w+=,.@:/-]{2,1224}$/.test(id)) throw new ConfigError('TARGET_EXTERNAL_ID must be 2 to 1224 of letters, digits and +=,.@:/-');
+  return id;
 }

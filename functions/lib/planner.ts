@@ -34,7 +34,10 @@ import {
   type Polling,
   type Timeouts,
 } from '../../contract/execution.ts';
+import { FAMILY_TAG } from '../../contract/factory-config.ts';
+import type { Target } from '../../contract/targets.ts';
 import { ProblemError } from './http.ts';
+import { copyOptionsOf, planRelease } from './release-plan.ts';
 import { posix } from 'node:path';
 
 export interface PlanOptions {
@@ -56,6 +59,10 @@ export interface PlanOptions {
   secret?: BuildSecretRef | null;
   /** The submit time, which deprecate_at is checked against; now by default. */
   now?: Date;
+  /** Where the image goes beyond the build region and account (contract/targets.ts). */
+  targets?: readonly Target[];
+  /** The factory family the build is for (contract/factory-config.ts): its images carry it (FAMILY_TAG). */
+  family?: string | null;
 }
 
 /** EC2 allows 50 tags per resource. */
@@ -313,13 +320,28 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
     { Key: BUILD_ID_TAG, Value: buildId },
     ...(owner === null ? [] : [{ Key: TEAM_TAG, Value: owner.team }]),
     ...(bakeKey === null ? [] : [{ Key: BAKE_KEY_TAG, Value: bakeKey }]),
+    ...(options.family == null ? [] : [{ Key: FAMILY_TAG, Value: options.family }]),
   ];
   const volumeTags = tagList('root_volume_tags', builder.root_volume_tags, factoryTags, problems);
   // As Packer: the image's tags go on its snapshot too, snapshot_tags added or overriding.
   const snapshotTags = tagList('snapshot_tags', { ...builder.tags, ...builder.snapshot_tags }, factoryTags, problems);
   const imageTags = tagList('tags', builder.tags, factoryTags, problems);
-  refuseCopies(builder, options.target.region, problems);
-  const distribution = planDistribution(builder, mappings, root, options.now ?? new Date(), problems);
+  const buildRegion = planDistribution(builder, mappings, root, options.now ?? new Date(), problems);
+  const release = planRelease({
+    copies: copyOptionsOf(builder),
+    buildId,
+    build: options.target,
+    targets: options.targets ?? [],
+    buildRegion,
+    imageTags,
+    snapshotTags,
+    encryptedWithManagedKey: volume.encrypted === true && volume.kmsKeyId === undefined,
+    builderPath: (...keys) => problems.at(...keys),
+    add: (path, message) => {
+      problems.add(path, message);
+    },
+  });
+  const distribution: Distribution = { ...buildRegion, ...release.buildRegion, images: release.images, skipSaveBuildRegion: release.skipSaveBuildRegion };
   problems.throwIfAny();
 
   return {
@@ -358,29 +380,6 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
   };
 }
 
-const COPIES_NOT_APPLIED = 'copies to other regions and accounts are not applied yet, so the factory refuses it rather than ignore it';
-
-/**
- * Copies need machinery in each destination region (CopyImage is called there), which the
- * workflow does not have yet: each option that asks for one is refused, not ignored.
- */
-function refuseCopies(builder: AmazonChrootConfig, buildRegion: string, problems: Problems): void {
-  // The model already dropped the template's own region; an unset region means the factory's.
-  const otherRegions = builder.ami_regions.filter((region) => region !== buildRegion);
-  if (otherRegions.length > 0) {
-    problems.add(problems.at('ami_regions'), `ami_regions asks for copies in ${otherRegions.join(', ')}: ${COPIES_NOT_APPLIED}`);
-  }
-  if (Object.keys(builder.region_kms_key_ids).length > 0) {
-    problems.add(problems.at('region_kms_key_ids'), `region_kms_key_ids sets the keys of copies in other regions: ${COPIES_NOT_APPLIED}`);
-  }
-  if (builder.skip_save_build_region) {
-    problems.add(problems.at('skip_save_build_region'), `skip_save_build_region keeps the image only in its copies: ${COPIES_NOT_APPLIED}`);
-  }
-  if (builder.snapshot_copy_duration_minutes !== undefined) {
-    problems.add(problems.at('snapshot_copy_duration_minutes'), `snapshot_copy_duration_minutes paces the copies' snapshots: ${COPIES_NOT_APPLIED}`);
-  }
-}
-
 /** Letters and digits, as AWS Marketplace issues product codes. */
 const PRODUCT_CODE = /^[A-Za-z0-9]{1,64}$/;
 /** EC2's bounds on DeprecateAt, counted from the submit (the image is made minutes later). */
@@ -407,7 +406,7 @@ function planDistribution(
   rootDeviceName: string,
   now: Date,
   problems: Problems,
-): Distribution {
+): Omit<Distribution, 'images' | 'skipSaveBuildRegion'> {
   const users = unique(builder.ami_users);
   const groups = unique(builder.ami_groups);
   const organizations = unique(builder.ami_org_arns);

@@ -4,14 +4,17 @@
  * model's to judge; this only makes sure there is one to judge.
  */
 import { createHash } from 'node:crypto';
-import { SubmitBodySchema, type BuildBundle } from '../../contract/bundle.ts';
+import { SubmitBodySchema, type BuildBundle, type SubmitBody } from '../../contract/bundle.ts';
 import { fieldErrorsOf, formatFieldErrors } from '../../contract/field-errors.ts';
+import type { Target } from '../../contract/targets.ts';
 import { ProblemError } from './http.ts';
 
 export interface SubmitRequest {
   bundle: BuildBundle;
   /** Bake even when the request's bake key already has an image or a running build. */
   rebake: boolean;
+  /** Where the image goes beyond the build region and account; none by default. */
+  targets: Target[];
   /** SHA-256 of the body's canonical JSON: what an Idempotency-Key replay must match. */
   hash: string;
 }
@@ -67,5 +70,15 @@ export function parseSubmitBody(body: Buffer, maxBytes: number): SubmitRequest {
     const errors = fieldErrorsOf(parsed.error);
     throw new ProblemError(400, 'InvalidRequest', formatFieldErrors(errors, { whole: '(body)', separator: '; ' }), errors);
   }
-  return { bundle: parsed.data.bundle, rebake: parsed.data.rebake ?? false, hash: createHash('sha256').update(canonicalJson(json)).digest('hex') };
+  return { bundle: parsed.data.bundle, rebake: parsed.data.rebake ?? false, targets: parsed.data.targets ?? [], hash: requestHash(json) };
+}
+
+const requestHash = (json: unknown): string => createHash('sha256').update(canonicalJson(json)).digest('hex');
+
+/**
+ * The request a body makes that did not come over HTTP (a factory family's run,
+ * family-run.ts): already valid, hashed as a body with the same JSON would be.
+ */
+export function submitRequestOf(body: SubmitBody): SubmitRequest {
+  return { bundle: body.bundle, rebake: body.rebake ?? false, targets: body.targets ?? [], hash: requestHash(body) };
 }

@@ -2,7 +2,7 @@
  * The API's response shapes are defined once, in contract/api.ts; the OpenAPI document
  * describes them to HTTP clients. These tests hold the two together: the same properties,
  * the same required ones, and the same nullable ones, for every response schema and for the
- * request body (contract/bundle.ts).
+ * request bodies (contract/bundle.ts, contract/lifecycle.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { OPENAPI_SCHEMAS } from '../../contract/api.ts';
 import { BuildBundleSchema, SubmitBodySchema } from '../../contract/bundle.ts';
+import { LifecycleRequestSchema } from '../../contract/lifecycle.ts';
 
 interface OpenApiSchema {
   type?: string;
@@ -54,7 +55,7 @@ function shapeOfContract(schema: z.ZodObject<Record<string, z.ZodType>>): { prop
 }
 
 describe('the API contract and the OpenAPI document', () => {
-  const schemas = { ...OPENAPI_SCHEMAS, SubmitRequest: SubmitBodySchema, BuildBundle: BuildBundleSchema };
+  const schemas = { ...OPENAPI_SCHEMAS, SubmitRequest: SubmitBodySchema, BuildBundle: BuildBundleSchema, LifecycleRequest: LifecycleRequestSchema };
   it.each(Object.entries(schemas))('%s has the same properties in both', (name, schema) => {
     expect(document.components.schemas[name], `functions/openapi.yaml has no schema ${name}`).toBeDefined();
     expect(shapeOfContract(schema)).toEqual(shapeOfOpenApi(name));

@@ -109,13 +109,17 @@ describe('the deployment\'s IAM policies', () => {
     }
   });
 
-  it('lets only the workflow and the clean-up function publish events, as ami-factory and on the factory\'s bus', () => {
+  it('lets only the workflows and the clean-up function publish events, as ami-factory and on the factory\'s bus', () => {
     const publishers = roles.flatMap(([roleId, role]) =>
       statementsOf(role)
         .filter((entry) => list(entry.Action).some((action) => action.startsWith('events:')))
         .map((entry) => ({ where: `${roleId}/${entry.Sid ?? '(no Sid)'}`, entry })),
     );
-    expect(publishers.map(({ where }) => where).sort()).toEqual(['BuildImageStateMachineRole/PublishBuildEvents', 'CleanUpBuildRole/PublishBuildEvents']);
+    expect(publishers.map(({ where }) => where).sort()).toEqual([
+      'BuildImageStateMachineRole/PublishBuildEvents',
+      'CleanUpBuildRole/PublishBuildEvents',
+      'DistributeImageStateMachineRole/PublishDistributionEvents',
+    ]);
     for (const { where, entry } of publishers) {
       expect(list(entry.Action), where).toEqual(['events:PutEvents']);
       // The stage's bus (params.default.eventBusName), never every bus.
@@ -151,8 +155,15 @@ describe('the deployment\'s IAM policies', () => {
     const modify = statement('BuildImageStateMachineRole', 'SetBuildImageAttributes');
     expect(modify.Action).toBe('ec2:ModifyImageAttribute');
     expect(modify.Condition?.StringEqualsIfExists).toEqual({ 'ec2:Attribute': ['imdsSupport', 'launchPermission', 'productCodes'] });
+    // The regional-call function sets the same on copies, less ImdsSupport (a copy keeps its source's).
+    const copies = statement('RegionalCallRole', 'SetCopyAttributes');
+    expect(copies.Condition?.StringEqualsIfExists).toEqual({ 'ec2:Attribute': ['launchPermission', 'productCodes'] });
     const others = roles.flatMap(([, role]) => statementsOf(role)).filter((entry) => list(entry.Action).includes('ec2:ModifyImageAttribute'));
-    expect(others).toEqual([modify]);
+    // The distribute-image workflow adds launch permissions only.
+    const shares = statement('DistributeImageStateMachineRole', 'ShareImages');
+    expect(shares.Condition?.StringEqualsIfExists).toEqual({ 'ec2:Attribute': ['launchPermission'] });
+    expect(others).toEqual(expect.arrayContaining([modify, copies, shares]));
+    expect(others).toHaveLength(3);
   });
 
   it('lets a host read a build secret only once it is tagged with that host\'s instance ARN', () => {
@@ -187,9 +198,34 @@ describe('the deployment\'s IAM policies', () => {
         .filter((entry) => list(entry.Action).some((action) => action.startsWith('s3:') && action !== 's3:ListBucket'))
         .flatMap((entry) => list(entry.Resource).map(resourceText))
         .sort();
-    expect(prefixes('SubmitBuildRole')).toEqual(['${ArtifactsBucket.Arn}/bundles/*', '${ArtifactsBucket.Arn}/names/*', '${ArtifactsBucket.Arn}/owners/*']);
+    const submit = ['${ArtifactsBucket.Arn}/bake-keys/*', '${ArtifactsBucket.Arn}/bundles/*', '${ArtifactsBucket.Arn}/names/*', '${ArtifactsBucket.Arn}/owners/*'];
+    expect(prefixes('SubmitBuildRole')).toEqual(submit);
+    // A family's run starts its build as a submit does, and keeps its decisions.
+    for (const role of ['RunScheduleRole', 'StartFamilyRunRole']) expect(prefixes(role)).toEqual([...submit, '${ArtifactsBucket.Arn}/schedules/*']);
+    expect(prefixes('ListFamiliesRole')).toEqual(['${ArtifactsBucket.Arn}/schedules/latest/*']);
     expect(prefixes('GetBuildLogRole')).toEqual(['${ArtifactsBucket.Arn}/logs/*']);
     expect(prefixes('CleanUpBuildRole')).toEqual(['${ArtifactsBucket.Arn}/names/*']);
     expect(statement('ListBuildsRole', 'ListTeamBuilds').Condition).toEqual({ StringLike: { 's3:prefix': 'owners/*' } });
+  });
+
+  it('lets the lifecycle retire only images and snapshots a build made for a family, and reach other accounts only through the target role', () => {
+    const made = { StringLike: { 'aws:ResourceTag/ami-factory:build-id': 'b-*' }, Null: { 'aws:ResourceTag/ami-factory:family': 'false' } };
+    const retire = statement('LifecycleRole', 'RetireFamilyImages');
+    expect(list(retire.Action).sort()).toEqual(['ec2:DeregisterImage', 'ec2:EnableImageDeprecation']);
+    expect(resourceText(retire.Resource)).toBe('arn:${AWS::Partition}:ec2:*::image/*');
+    expect(retire.Condition).toEqual(made);
+    const snapshots = statement('LifecycleRole', 'DeleteFamilySnapshots');
+    expect(snapshots.Action).toBe('ec2:DeleteSnapshot');
+    expect(resourceText(snapshots.Resource)).toBe('arn:${AWS::Partition}:ec2:*::snapshot/*');
+    expect(snapshots.Condition).toEqual(made);
+    // Nothing else it may change in EC2, and no other role than the target role to assume.
+    const role = template.Resources.LifecycleRole as Resource;
+    const changes = statementsOf(role).flatMap((entry) => list(entry.Action)).filter((action) => action.startsWith('ec2:') && !READ.test(action.slice(4)));
+    expect(changes.sort()).toEqual(['ec2:DeleteSnapshot', 'ec2:DeregisterImage', 'ec2:EnableImageDeprecation']);
+    const assume = statementsOf(role).filter((entry) => list(entry.Action).includes('sts:AssumeRole'));
+    expect(assume.map((entry) => resourceText(entry.Resource))).toEqual(['arn:${AWS::Partition}:iam::*:role/ami-factory-target']);
+    // The API's function and the schedule's share the role (deploy/target-account-role.yml trusts LifecycleRole).
+    const users = Object.values(template.Resources).filter((resource) => resource.Type === 'AWS::Lambda::Function' && JSON.stringify(resource.Properties?.Role ?? '').includes('LifecycleRole'));
+    expect(users).toHaveLength(2);
   });
 });

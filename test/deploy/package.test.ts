@@ -14,12 +14,14 @@ import { pathToFileURL } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Resource, Template } from '../../local/factory-resources.ts';
+import { loadFactoryConfig } from '../../functions/lib/factory-config.ts';
 import { REQUEST_MODELS_DIR } from '../../scripts/request-models.ts';
 import { byRoute, documentedRoutes, frameworkFunctionId, serverlessRoutes } from './api-routes.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CFN_LINT = join(ROOT, '.cache/venv/bin/cfn-lint');
-const SERVERLESS_DIR = join(ROOT, '.serverless');
+/** The package's own folder: other suites package too, and the framework clears .serverless. */
+const SERVERLESS_DIR = join(ROOT, '.cache', 'package', 'lint-test');
 
 /** One Lambda function per handler module, each exporting `handler`. */
 const HANDLERS = [
@@ -29,7 +31,21 @@ const HANDLERS = [
   'functions/get-build-log.handler',
   'functions/cancel-build.handler',
   'functions/clean-up-build.handler',
+  'functions/regional-call.handler',
+  'functions/distribute-image.handler',
+  'functions/run-schedule.handler',
+  'functions/list-families.handler',
+  'functions/start-family-run.handler',
+  'functions/lifecycle.handler',
+  'functions/lifecycle.scheduledHandler',
 ];
+
+/**
+ * Roles that serve more than one function, and why. The lifecycle is one job with two entry
+ * points: the API's (within API Gateway's 29 s) and the schedule's (minutes); target accounts
+ * trust the one role (deploy/target-account-role.yml).
+ */
+const SHARED_ROLES: Readonly<Record<string, number>> = { LifecycleRole: 2 };
 
 /** The API's routes come from its OpenAPI document, which the deployment must match. */
 const ROUTES = documentedRoutes(ROOT);
@@ -176,7 +192,7 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
 
   beforeAll(async () => {
     const started = performance.now();
-    const result = await execa('bash', [join(ROOT, 'scripts/package-and-lint.sh')], { cwd: ROOT, all: true, reject: false });
+    const result = await execa('bash', [join(ROOT, 'scripts/package-and-lint.sh')], { cwd: ROOT, all: true, reject: false, env: { PACKAGE_DIR: SERVERLESS_DIR } });
     console.info(`scripts/package-and-lint.sh: exit ${String(result.exitCode)} after ${((performance.now() - started) / 1000).toFixed(1)} s`);
     run = { exitCode: result.exitCode, all: result.all };
     const path = join(SERVERLESS_DIR, 'cloudformation-template-update-stack.json');
@@ -193,18 +209,19 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
     expect(run.exitCode, run.all).toBe(0);
   });
 
-  it('has one nodejs24.x Lambda function per handler, each with a role of its own', () => {
+  it('has one nodejs24.x Lambda function per handler, each with a role of its own or a listed shared one', () => {
     expect(lambdas.map(([, fn]) => fn.Properties?.Handler).sort()).toEqual([...HANDLERS].sort());
     for (const [id, fn] of lambdas) expect(fn.Properties?.Runtime, id).toBe('nodejs24.x');
 
     const roles = lambdas.map(([, fn]) => target(fn.Properties?.Role));
-    expect(new Set(roles).size).toBe(lambdas.length);
+    const shared = Object.values(SHARED_ROLES).reduce((sum, functions) => sum + functions - 1, 0);
+    expect(new Set(roles).size).toBe(lambdas.length - shared);
     const usedBy = (role: string): number =>
       Object.values(template.Resources).filter((resource) => target(resource.Properties?.Role) === role || target(resource.Properties?.RoleArn) === role).length;
-    for (const role of roles) {
+    for (const role of new Set(roles)) {
       expect(role, 'a function role is a Fn::GetAtt of a role in the template').toBeDefined();
       expect(template.Resources[role ?? '']?.Type).toBe('AWS::IAM::Role');
-      expect(usedBy(role ?? ''), `${role ?? ''} serves one function`).toBe(1);
+      expect(usedBy(role ?? ''), `${role ?? ''} serves ${SHARED_ROLES[role ?? ''] ?? 1} function(s)`).toBe(SHARED_ROLES[role ?? ''] ?? 1);
     }
   });
 
@@ -234,25 +251,30 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
     }
   });
 
-  it('fills every placeholder of the state machine definition', () => {
+  it('fills every placeholder of the state machines\' definitions', () => {
     const machines = ofType(template, 'AWS::StepFunctions::StateMachine');
-    expect(machines).toHaveLength(1);
-    const [, machine] = machines[0] ?? ['', { Type: '' }];
-    const definition = machine.Properties?.DefinitionString;
-    // A plain string: wrapped in Fn::Sub, the placeholders would be read as references.
-    expect(typeof definition).toBe('string');
-    const substitutions = record(machine.Properties?.DefinitionSubstitutions ?? {}, 'DefinitionSubstitutions');
-    const placeholders = [...new Set(Array.from(String(definition).matchAll(/\$\{([^}]*)\}/g), (match) => match[1] ?? ''))];
-    expect(placeholders.filter((name) => !(name in substitutions)), 'placeholders without a substitution').toEqual([]);
-    for (const [name, value] of Object.entries(substitutions)) {
-      // The event bus is a name the stage chooses (the account's default bus unless set), not a resource of the stack.
-      if (name === 'EventBusName') expect(value, name).toBe('default');
-      else expect(template.Resources[target(value) ?? ''], `${name} refers to a resource of the stack`).toBeDefined();
+    const expected: Record<string, string[]> = {
+      BuildImageStateMachine: ['ClaimsQueueUrl', 'EventBusName', 'RegionalCallsQueueUrl'],
+      DistributeImageStateMachine: ['EventBusName', 'RegionalCallsQueueUrl'],
+    };
+    expect(machines.map(([id]) => id).sort()).toEqual(Object.keys(expected));
+    for (const [id, machine] of machines) {
+      const definition = machine.Properties?.DefinitionString;
+      // A plain string: wrapped in Fn::Sub, the placeholders would be read as references.
+      expect(typeof definition, id).toBe('string');
+      const substitutions = record(machine.Properties?.DefinitionSubstitutions ?? {}, 'DefinitionSubstitutions');
+      const placeholders = [...new Set(Array.from(String(definition).matchAll(/\$\{([^}]*)\}/g), (match) => match[1] ?? ''))];
+      expect(placeholders.filter((name) => !(name in substitutions)), `${id}: placeholders without a substitution`).toEqual([]);
+      for (const [name, value] of Object.entries(substitutions)) {
+        // The event bus is a name the stage chooses (the account's default bus unless set), not a resource of the stack.
+        if (name === 'EventBusName') expect(value, name).toBe('default');
+        else expect(template.Resources[target(value) ?? ''], `${name} refers to a resource of the stack`).toBeDefined();
+      }
+      expect(Object.keys(substitutions).sort(), id).toEqual(expected[id]);
+      const filled = String(definition).replace(/\$\{([^}]*)\}/g, (_match, name: string) => `substituted-${name}`);
+      expect(filled).not.toContain('${');
+      expect(record(JSON.parse(filled), 'definition').StartAt).toEqual(expect.any(String));
     }
-    expect(Object.keys(substitutions).sort()).toEqual(['ClaimsQueueUrl', 'EventBusName']);
-    const filled = String(definition).replace(/\$\{([^}]*)\}/g, (_match, name: string) => `substituted-${name}`);
-    expect(filled).not.toContain('${');
-    expect(record(JSON.parse(filled), 'definition').StartAt).toEqual(expect.any(String));
   });
 
   it('gives every queue a dead-letter queue', () => {
@@ -326,6 +348,42 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
     const targets = list(rule.Properties?.Targets as { Arn: unknown }[] | undefined);
     const cleanUp = lambdas.find(([, fn]) => fn.Properties?.Handler === 'functions/clean-up-build.handler');
     expect(targets.map((t) => target(t.Arn))).toEqual([cleanUp?.[0]]);
+  });
+
+  it('schedules each family of factory.yml on EventBridge Scheduler, invoking the scheduler function with the family', async () => {
+    const config = await loadFactoryConfig(join(ROOT, 'factory.yml'));
+    const scheduled = Object.entries(config.families).filter(([, family]) => family.schedule !== undefined);
+    expect(scheduled.length).toBeGreaterThan(0);
+    const runSchedule = lambdas.find(([, fn]) => fn.Properties?.Handler === 'functions/run-schedule.handler')?.[0];
+    const builds = ofType(template, 'AWS::Scheduler::Schedule').filter(([, schedule]) => target(record(schedule.Properties?.Target, 'Target').Arn) === runSchedule);
+    expect(builds.map(([, schedule]) => schedule.Properties?.Name).sort()).toEqual(scheduled.map(([name]) => `build-${name}`).sort());
+    for (const [name, family] of scheduled) {
+      const [, schedule] = builds.find(([, candidate]) => candidate.Properties?.Name === `build-${name}`) ?? ['', { Type: '' }];
+      expect(schedule.Properties).toMatchObject({
+        ScheduleExpression: `cron(${family.schedule?.cron ?? ''})`,
+        ScheduleExpressionTimezone: family.schedule?.timezone,
+        State: family.schedule?.enabled === false ? 'DISABLED' : 'ENABLED',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+      });
+      const scheduleTarget = record(schedule.Properties?.Target, 'Target');
+      expect(JSON.parse(String(scheduleTarget.Input))).toEqual({ family: name });
+      // The one scheduler role, which may invoke the scheduled functions and nothing else.
+      const role = template.Resources[target(scheduleTarget.RoleArn) ?? ''];
+      const statements = statementsOf(role ?? { Type: '' });
+      expect(statements.flatMap((statement) => list(statement.Action))).toEqual(['lambda:InvokeFunction']);
+      expect(statements.flatMap((statement) => list(statement.Resource)).map(target)).toContain(runSchedule);
+    }
+  });
+
+  it('packages factory.yml, and the folders of its families\' templates, with the functions that run families', async () => {
+    const config = await loadFactoryConfig(join(ROOT, 'factory.yml'));
+    for (const handler of ['functions/run-schedule.handler', 'functions/start-family-run.handler', 'functions/list-families.handler']) {
+      const [id, fn] = lambdas.find(([, candidate]) => candidate.Properties?.Handler === handler) ?? ['', { Type: '' }];
+      const files = [...readZip(join(SERVERLESS_DIR, basename(String(record(fn.Properties?.Code, `${id} Code`).S3Key)))).keys()];
+      expect(files, id).toContain('factory.yml');
+      if (handler === 'functions/list-families.handler') continue;
+      for (const family of Object.values(config.families)) expect(files, id).toContain(family.template);
+    }
   });
 
   it('names what a user needs in the outputs', () => {

@@ -34,8 +34,10 @@ describe('the bake key', () => {
     expect(await keyOf(BuildBundleSchema.parse(bundle({ source_ami: source.ImageId, force_deregister: true })))).toBe(key);
   });
 
-  it('changes with every script or file byte, variable, source image, template option and team', async () => {
+  it('changes with every script or file byte, variable, source image, template option, team and family', async () => {
     const key = await keyOf(base());
+    // No family is the key of a plain submit, as it was before families.
+    expect(await bakeKey({ team: 'images', bundle: base(), source, family: null })).toBe(key);
     const changes: Record<string, Promise<string>> = {
       'a script byte': keyOf({ ...base(), files: { 'scripts/setup.sh': script('#!/bin/sh\necho set up!\n') } }),
       'a variable': keyOf({ ...base(), variables: { label: 'other' } }),
@@ -44,6 +46,8 @@ describe('the bake key', () => {
       'a template option': keyOf(BuildBundleSchema.parse(bundle({ source_ami: source.ImageId, ami_description: 'changed' }))),
       'an inline command': keyOf(BuildBundleSchema.parse(bundle({ source_ami: source.ImageId }, { provisioners: [{ type: 'shell', inline: ['echo bye'] }] }))),
       'the team': keyOf(base(), { team: 'web' }),
+      // A family's runs reuse only the family's images (README, "Factory configuration").
+      'a factory family': bakeKey({ team: 'images', bundle: base(), source, family: 'nightly' }),
     };
     const keys = await Promise.all(Object.values(changes));
     for (const [index, what] of Object.keys(changes).entries()) expect(keys[index], what).not.toBe(key);

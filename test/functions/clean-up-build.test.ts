@@ -11,6 +11,7 @@ import {
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
+  RegisterImageCommand,
   RunInstancesCommand,
   type Tag,
 } from '@aws-sdk/client-ec2';
@@ -23,6 +24,7 @@ import { BuildFailedDetailSchema, type ExecutionStatusChangeEvent } from '../../
 import { handler as cleanUp } from '../../functions/clean-up-build.ts';
 import { useAwsClientConfig, type AwsClientConfig } from '../../functions/lib/aws.ts';
 import { newBuildId } from '../../functions/lib/build-id.ts';
+import { ec2For } from '../../functions/lib/target-clients.ts';
 import { localAwsClientConfig } from '../../local/moto-server.ts';
 import { claimingWorkflow, FINISHING_WORKFLOW } from './stand-in-workflows.ts';
 import { ACCOUNT_ID, lambdaContext, REGION, startLocalAws, waitForStatus, type LocalAws } from './support.ts';
@@ -151,6 +153,7 @@ describe('clean-up-build', () => {
       deletedVolumes: [volumeId],
       deregisteredImages: [imageId],
       deletedSnapshots: [snapshot.SnapshotId],
+      removedCopies: [],
       releasedName: null,
       deletedSecret: null,
       // Its input names no image: not a build the submit function started.
@@ -187,6 +190,7 @@ describe('clean-up-build', () => {
       deletedVolumes: [leftover],
       deregisteredImages: [],
       deletedSnapshots: [stray.SnapshotId],
+      removedCopies: [],
       releasedName: null,
       deletedSecret: null,
       // The execution succeeded, whatever the event said: no Build Failed.
@@ -231,6 +235,43 @@ describe('clean-up-build', () => {
     expect(report).toMatchObject({ releasedHosts: [instanceId], deletedVolumes: [volumeId] });
     expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [], images: [] });
     await releaseMessages();
+  });
+
+  it('removes the copies a stopped build\'s release made in other regions and accounts', async () => {
+    // A build that failed during its release: a stand-in that fails at once, the copies made beside it.
+    const failing = await aws.createStateMachine('build-image-failing', { StartAt: 'Fail', States: { Fail: { Type: 'Fail', Error: 'AmiFactory.CopyFailed', Cause: 'stand-in' } } });
+    aws.useStateMachine(failing);
+    const buildId = newBuildId();
+    const copy = (accountId: string, region: string) => ({
+      kind: 'copy', accountId, region, copyImage: { Name: 'x', SourceRegion: REGION }, imageTags: [], snapshotTags: [],
+      productCodes: null, deprecateAt: null, launchPermission: null, snapshotPermission: null, deregistrationProtection: null,
+    });
+    const input = {
+      buildId,
+      distribution: { images: [{ kind: 'build', accountId: ACCOUNT_ID, region: REGION }, copy(ACCOUNT_ID, 'us-west-2'), copy('222222222222', 'eu-west-1')] },
+    };
+    // What the release had made when the build failed: a copy in each place, as CopyImage tags it.
+    const made: string[] = [];
+    for (const [accountId, region] of [[ACCOUNT_ID, 'us-west-2'], ['222222222222', 'eu-west-1']] as const) {
+      const client = await ec2For({ factoryAccountId: ACCOUNT_ID, partition: 'aws', sessionName: 'test' }, { accountId, region });
+      const { ImageId } = await client.send(new RegisterImageCommand({ Name: `copy-${buildId}`, RootDeviceName: '/dev/sda1' }));
+      await client.send(new CreateTagsCommand({ Resources: [ImageId ?? ''], Tags: [buildTag(buildId)] }));
+      made.push(`${accountId}/${region}/${ImageId ?? ''}`);
+      client.destroy();
+    }
+    await aws.sfn.send(new StartExecutionCommand({ stateMachineArn: failing, name: buildId, input: JSON.stringify(input) }));
+    await waitForStatus(aws.sfn, arnOf(failing, buildId), (status) => status === 'FAILED');
+
+    const report = await cleanUp(statusChange(failing, buildId, 'FAILED'));
+
+    expect(report.removedCopies).toEqual(expect.arrayContaining(made));
+    for (const [accountId, region] of [[ACCOUNT_ID, 'us-west-2'], ['222222222222', 'eu-west-1']] as const) {
+      const client = await ec2For({ factoryAccountId: ACCOUNT_ID, partition: 'aws', sessionName: 'test' }, { accountId, region });
+      const { Images = [] } = await client.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'tag:ami-factory:build-id', Values: [buildId] }] }));
+      client.destroy();
+      expect(Images, `${accountId}/${region}`).toEqual([]);
+    }
+    expect((await cleanUp(statusChange(failing, buildId, 'FAILED'))).removedCopies).toEqual([]);
   });
 
   it('leaves a running build and other state machines\' executions alone', async () => {

@@ -260,6 +260,8 @@ describe('distribution in the build region', () => {
       productCodes: null,
       deprecateAt: null,
       deregistrationProtection: null,
+      images: [{ kind: 'build', accountId: expect.any(String) as string, region: 'eu-west-1' }],
+      skipSaveBuildRegion: false,
     });
   });
 
@@ -337,40 +339,27 @@ describe('distribution in the build region', () => {
 });
 
 describe('copies to other regions and accounts', () => {
-  it('refuses ami_regions other than the build region, naming the option', () => {
-    expect(problemsOf(() => plan({ ami_regions: ['eu-west-1', 'us-east-1', 'eu-central-1'] }))).toEqual([
-      {
-        path: 'builders[0].ami_regions',
-        message: expect.stringMatching(/us-east-1, eu-central-1: copies to other regions and accounts are not applied yet/) as string,
-      },
-    ]);
+  it('copies into each ami_regions region but the build region, with the template\'s keys and pacing, and its tags', () => {
+    const input = plan({
+      encrypt_boot: true,
+      kms_key_id: 'alias/images',
+      ami_regions: ['eu-west-1', 'us-east-1', 'eu-central-1'],
+      region_kms_key_ids: { 'eu-west-1': '', 'us-east-1': 'alias/images-us', 'eu-central-1': '' },
+      snapshot_copy_duration_minutes: 60,
+      tags: { os: 'debian' },
+    });
+    const copies = input.distribution.images.filter((image) => image.kind === 'copy');
+    expect(copies.map((copy) => copy.region)).toEqual(['eu-central-1', 'us-east-1']);
+    expect(copies[1]?.copyImage).toMatchObject({ SourceRegion: 'eu-west-1', Encrypted: true, KmsKeyId: 'alias/images-us', SnapshotCopyCompletionDurationMinutes: 60 });
+    expect(copies[1]?.imageTags).toContainEqual({ Key: 'os', Value: 'debian' });
+    expect(copies[1]?.imageTags).toContainEqual({ Key: 'ami-factory:build-id', Value: expect.any(String) as string });
     // The build region alone asks for no copy, with or without region set.
-    expect(plan({ ami_regions: ['eu-west-1'] }).registerImage.Name).toBe('planned');
-    expect(plan({ region: 'eu-west-1', ami_regions: ['eu-west-1'] }).registerImage.Name).toBe('planned');
+    expect(plan({ ami_regions: ['eu-west-1'] }).distribution.images).toHaveLength(1);
+    expect(plan({ region: 'eu-west-1', ami_regions: ['eu-west-1'] }).distribution.images).toHaveLength(1);
   });
 
-  it('refuses region_kms_key_ids and skip_save_build_region, each with its own error', () => {
-    const problems = problemsOf(() =>
-      plan({
-        encrypt_boot: true,
-        kms_key_id: 'alias/images',
-        ami_regions: ['us-east-1'],
-        region_kms_key_ids: { 'us-east-1': 'alias/images' },
-        skip_save_build_region: true,
-      }),
-    );
-    expect(problems.map((problem) => problem.path)).toEqual([
-      'builders[0].ami_regions',
-      'builders[0].region_kms_key_ids',
-      'builders[0].skip_save_build_region',
-    ]);
-    for (const problem of problems) expect(problem.message).toContain('copies to other regions and accounts are not applied yet');
-  });
-
-  it('refuses snapshot_copy_duration_minutes: it paces copies, which are not made', () => {
-    expect(problemsOf(() => plan({ snapshot_copy_duration_minutes: 60 }))).toEqual([
-      { path: 'builders[0].snapshot_copy_duration_minutes', message: expect.stringContaining('copies to other regions and accounts are not applied yet') as unknown },
-    ]);
+  it('keeps the build region image only in the copies with skip_save_build_region', () => {
+    expect(plan({ ami_regions: ['us-east-1'], skip_save_build_region: true }).distribution.skipSaveBuildRegion).toBe(true);
   });
 });
 

@@ -11,7 +11,7 @@ export const REAL_STATES = {
   claim: 'Claim a host',
   provision: 'Provision on the host',
   register: 'Register image',
-  report: 'Report the image',
+  report: 'Report the images',
 } as const;
 
 export const FINISHED_IMAGE_ID = 'ami-0fac70e5000000001';
@@ -27,7 +27,7 @@ export const FINISHING_WORKFLOW = {
       Type: 'Pass',
       Parameters: {
         'buildId.$': '$.buildId',
-        amis: [{ 'region.$': '$.target.region', 'accountId.$': '$.target.accountId', imageId: FINISHED_IMAGE_ID, snapshotIds: [FINISHED_SNAPSHOT_ID] }],
+        amis: [{ 'region.$': '$.target.region', 'accountId.$': '$.target.accountId', imageId: FINISHED_IMAGE_ID, snapshotIds: [FINISHED_SNAPSHOT_ID], state: 'available' }],
       },
       End: true,
     },

@@ -11,7 +11,7 @@ import { BUILD_ID_PATTERN } from '../../functions/lib/build-id.ts';
 import { DEFAULT_TIMEOUTS } from '../../functions/lib/config.ts';
 import type { ExecutionInput } from '../../contract/execution.ts';
 import {
-  ACCOUNT_ID, bundle, CALLER, call, REGION, startLocalAws, submitEvent, type LocalAws,
+  ACCOUNT_ID, bundle, CALLER, call, IMAGES_TARGET_ACCOUNT, REGION, startLocalAws, submitEvent, type LocalAws,
 } from './support.ts';
 import { FINISHING_WORKFLOW } from './stand-in-workflows.ts';
 
@@ -112,6 +112,22 @@ describe('POST /builds accepts a build', () => {
       TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'Team', Value: 'images' }, { Key: 'Name', Value: 'factory' }, buildTag, teamTag, bakeKeyTag] }],
     });
     expect(input.registerImage.BlockDeviceMappings?.[0]?.Ebs?.SnapshotId).toBeUndefined();
+  });
+
+  it('plans the release: ami_regions copies and the request\'s targets, the build region shared with the target account', async () => {
+    const answer = await call(
+      submit,
+      submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: 'released', ami_regions: ['us-west-2'] }), targets: [{ account: IMAGES_TARGET_ACCOUNT, region: 'eu-west-1', mode: 'copy' }] }),
+    );
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202);
+    const { distribution } = await executionInput(answer.body.buildId as string);
+    expect(distribution.images.map((image) => [image.kind, image.accountId, image.region])).toEqual([
+      ['build', ACCOUNT_ID, REGION],
+      ['copy', ACCOUNT_ID, 'us-west-2'],
+      ['copy', IMAGES_TARGET_ACCOUNT, 'eu-west-1'],
+    ]);
+    expect(distribution.launchPermission).toEqual({ Add: [{ UserId: IMAGES_TARGET_ACCOUNT }] });
+    expect(distribution.images[2]).toMatchObject({ copyImage: { Name: 'released', SourceRegion: REGION } });
   });
 
   it('accepts a lone builder object and a base64-encoded body', async () => {
@@ -221,12 +237,19 @@ describe('POST /builds refuses', () => {
     expect(answer.body.message).toContain('may only grow');
   });
 
-  it('copies to other regions, which are not applied yet, naming ami_regions (400)', async () => {
-    const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_regions: ['us-west-2'] }) }));
+  it('targets in an account outside the team\'s targetAccounts, naming each (403)', async () => {
+    const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage }), targets: [{ region: 'us-west-2' }, { account: '999999999999', region: REGION, mode: 'copy' }] }));
+    expect(answer.status).toBe(403);
+    expect(answer.body).toMatchObject({ error: 'TargetAccountNotAllowed', errors: [{ path: 'targets[1].account' }] });
+  });
+
+  it('skip_save_build_region with a share that needs the build region\'s image (400)', async () => {
+    const answer = await call(
+      submit,
+      submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_regions: ['us-west-2'], skip_save_build_region: true }), targets: [{ account: IMAGES_TARGET_ACCOUNT, region: REGION }] }),
+    );
     expect(answer.status).toBe(400);
-    expect(answer.body).toMatchObject({ error: 'InvalidBuildPlan', errors: [{ path: 'builders[0].ami_regions' }] });
-    expect(answer.body.errors).toHaveLength(1);
-    expect(answer.body.message).toContain('copies to other regions and accounts are not applied yet');
+    expect(answer.body).toMatchObject({ error: 'InvalidBuildPlan', errors: [{ path: 'targets', message: expect.stringMatching(/skip_save_build_region removes/) as string }] });
   });
 
   it('an ami_name that an image already has, naming that image (409)', async () => {

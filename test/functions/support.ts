@@ -26,10 +26,16 @@ export const ADMIN = `arn:aws:iam::${ACCOUNT_ID}:role/factory-admin`;
 /** Signed, but in no team. */
 export const STRANGER = `arn:aws:iam::${ACCOUNT_ID}:user/stranger`;
 
+/** The one account besides the factory's that the images team may share and copy into. */
+export const IMAGES_TARGET_ACCOUNT = '222222222222';
+
 /** The factory's access configuration in the tests (the `ACCESS` variable). */
 export const ACCESS = {
   teams: {
-    images: { principals: [CALLER, `arn:aws:iam::${ACCOUNT_ID}:user/someone-else`, `arn:aws:sts::${ACCOUNT_ID}:assumed-role/images-ci/*`] },
+    images: {
+      principals: [CALLER, `arn:aws:iam::${ACCOUNT_ID}:user/someone-else`, `arn:aws:sts::${ACCOUNT_ID}:assumed-role/images-ci/*`],
+      targetAccounts: [IMAGES_TARGET_ACCOUNT],
+    },
     web: { principals: [OTHER_TEAM_CALLER] },
     platform: { principals: [OPERATOR] },
   },
@@ -57,6 +63,7 @@ export async function startLocalAws(): Promise<LocalAws> {
   process.env.ARTIFACTS_BUCKET = aws.resources.artifactsBucket;
   process.env.HOST_QUEUE_PREFIX = aws.resources.hostQueuePrefix;
   process.env.STATE_MACHINE_ARN = aws.resources.stateMachineArn;
+  process.env.DISTRIBUTE_STATE_MACHINE_ARN = aws.resources.distributeStateMachineArn;
   process.env.ACCESS = JSON.stringify(ACCESS);
   process.env.BUILD_SECRETS_PREFIX = BUILD_SECRETS_PREFIX;
   process.env.DETACH_WAIT_SECONDS = '2';

@@ -348,7 +348,7 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
     expect(build.timeline.every((entry) => entry.exitedAt !== null)).toBe(true);
     expect(build.amis).toHaveLength(1);
     const ami = build.amis[0];
-    if (ami === undefined) throw new Error('no AMI');
+    if (ami?.imageId == null) throw new Error('no AMI');
     expect(ami).toMatchObject({ region: 'us-east-1', accountId: '123456789012' });
     expect(ami.snapshotIds).toHaveLength(1);
 

@@ -53,7 +53,7 @@ function volumeOf(result: BuildResult): string {
  * moto's volumes and images reach theirs at once: what a stuck volume or image looks like.
  */
 async function stateMachineWaitingForever(name: string, decisions: string[]): Promise<string> {
-  const definition = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: local.aws.resources.claimsQueueUrl })) as {
+  const definition = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: local.aws.resources.claimsQueueUrl, RegionalCallsQueueUrl: local.aws.resources.regionalCallsQueueUrl })) as {
     States: Record<string, { Choices: unknown[] }>;
   };
   for (const decision of decisions) {
@@ -112,6 +112,7 @@ describe('a build whose claim fails', () => {
       deletedVolumes: [],
       deregisteredImages: [],
       deletedSnapshots: [],
+      removedCopies: [],
       releasedName: null,
       deletedSecret: null,
       // Never started, yet failed: a team hears of it all the same.

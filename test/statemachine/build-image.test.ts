@@ -53,7 +53,7 @@ describe('a successful build', () => {
     const imageId = (result.output as { amis: { imageId: string }[] }).amis[0]?.imageId;
     expect(result.output).toEqual({
       buildId,
-      amis: [{ region: REGION, accountId: ACCOUNT_ID, imageId: expect.stringMatching(/^ami-/) as string, snapshotIds: [snapshotId] }],
+      amis: [{ region: REGION, accountId: ACCOUNT_ID, imageId: expect.stringMatching(/^ami-/) as string, snapshotIds: [snapshotId], state: 'available' }],
     });
 
     // The claim went to the claims queue; the answer decided the zone and device.

@@ -14,6 +14,7 @@ type AslValidator = (definition: unknown) => { isValid: boolean; errorsText: (se
 const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;
 
 const CLAIMS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-claims';
+const REGIONAL_CALLS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-regional-calls';
 
 interface State {
   Type: string;
@@ -46,19 +47,19 @@ function failureStates(all: Record<string, State>): Set<string> {
 }
 
 function states(): Record<string, State> {
-  return (JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL })) as { States: Record<string, State> }).States;
+  return (JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL })) as { States: Record<string, State> }).States;
 }
 
 describe('build-image definition', () => {
   it('is valid Amazon States Language after substitution', () => {
-    const definition: unknown = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL }));
+    const definition: unknown = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL }));
     const { isValid, errorsText } = aslValidator(definition);
     expect(errorsText('\n')).toBe('');
     expect(isValid).toBe(true);
   });
 
-  it('takes the claims queue URL and the event bus as its placeholders, in DefinitionSubstitutions syntax', () => {
-    expect(placeholdersOf(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'))).toEqual(['ClaimsQueueUrl', 'EventBusName']);
+  it('takes the claims queue URL, the event bus and the regional-calls queue URL as its placeholders, in DefinitionSubstitutions syntax', () => {
+    expect(placeholdersOf(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'))).toEqual(['ClaimsQueueUrl', 'EventBusName', 'RegionalCallsQueueUrl']);
     const claim = states()['Claim a host'];
     expect(claim?.Parameters).toMatchObject({ QueueUrl: CLAIMS_QUEUE_URL });
   });
@@ -68,11 +69,13 @@ describe('build-image definition', () => {
       Object.values((JSON.parse(definition) as { States: Record<string, State> }).States)
         .filter((state) => state.Resource === 'arn:aws:states:::events:putEvents')
         .map((state) => (state.Parameters as { Entries: { EventBusName: unknown; Source: unknown }[] }).Entries.map((entry) => [entry.EventBusName, entry.Source]));
-    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, EventBusName: 'factory-events' }))).toEqual([
-      [['factory-events', 'ami-factory']],
-      [['factory-events', 'ami-factory']],
-    ]);
-    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL }))).toEqual([[['default', 'ami-factory']], [['default', 'ami-factory']]]);
+    // Build Started, Build Distributed, Build Succeeded.
+    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, EventBusName: 'factory-events' }))).toEqual(
+      Array.from({ length: 3 }, () => [['factory-events', 'ami-factory']]),
+    );
+    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL }))).toEqual(
+      Array.from({ length: 3 }, () => [['default', 'ami-factory']]),
+    );
   });
 
   it('retries an announcement with backoff and goes on without it: an event never fails a build', () => {
@@ -89,11 +92,11 @@ describe('build-image definition', () => {
   });
 
   it('refuses to leave a placeholder unfilled', () => {
-    expect(() => loadBuildImageDefinition({} as { ClaimsQueueUrl: string })).toThrow(/ClaimsQueueUrl/);
+    expect(() => loadBuildImageDefinition({} as { ClaimsQueueUrl: string; RegionalCallsQueueUrl: string })).toThrow(/ClaimsQueueUrl/);
   });
 
   it('writes values as JSON string content', () => {
-    const definition = loadBuildImageDefinition({ ClaimsQueueUrl: 'https://example.com/"quoted"\\' });
+    const definition = loadBuildImageDefinition({ ClaimsQueueUrl: 'https://example.com/"quoted"\\', RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL });
     const claim = (JSON.parse(definition) as { States: Record<string, State> }).States['Claim a host'];
     expect(claim?.Parameters).toMatchObject({ QueueUrl: 'https://example.com/"quoted"\\' });
   });
@@ -105,6 +108,13 @@ describe('build-image definition', () => {
     for (const name of failure) expect(all[name]?.Type, `${name} calls nothing: the clean-up function undoes`).not.toBe('Task');
     for (const [name, state] of Object.entries(all)) {
       // Announcements go on whatever happens (the next test): an event never fails a build.
+      // skip_save_build_region's removal of the build region's image comes once every copy is
+      // available: failing the build then would have clean-up remove the good copies too, so
+      // the image is kept and reported instead.
+      if (name === 'Deregister the build region image' || name === 'Delete the build region snapshot') {
+        expect(state.Catch?.[0]?.Next, name).not.toBe('Build failed?');
+        continue;
+      }
       if ((state.Type === 'Task' && state.Resource !== 'arn:aws:states:::events:putEvents') || state.Type === 'Map') {
         expect(state.Catch, `${name} catches everything into Build failed?`).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Build failed?' }]);
       }
@@ -169,7 +179,7 @@ describe('build-image definition', () => {
 
   it('calls EC2 and Secrets Manager only through aws-sdk integrations, the worker only through SQS, EventBridge only through its optimized integration', () => {
     const resources = new Set(
-      JSON.stringify(JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL })))
+      JSON.stringify(JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL })))
         .match(/"Resource":"[^"]+"/g)
         ?.map((field) => field.slice('"Resource":"'.length, -1)),
     );

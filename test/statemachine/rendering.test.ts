@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildImageDefinition, renderBuildImageDefinition } from '../../statemachine/build-image.ts';
-import { BUILD_IMAGE_DEFINITION_PATH } from '../../statemachine/definition.ts';
+import { BUILD_IMAGE_DEFINITION_PATH, DISTRIBUTE_IMAGE_DEFINITION_PATH } from '../../statemachine/definition.ts';
+import { renderDistributeImageDefinition } from '../../statemachine/distribute-image.ts';
 import { DIAGRAM_END, DIAGRAM_START, mermaidOf, withDiagram } from '../../statemachine/diagram.ts';
 import { WORKFLOW_PAGE_PATH } from '../../statemachine/workflow-page.ts';
 
@@ -15,6 +16,10 @@ const STALE = 'stale: run npm run render:workflow';
 describe('the rendered workflow', () => {
   it('build-image.asl.json is the rendering of build-image.ts', () => {
     expect(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'), STALE).toBe(renderBuildImageDefinition());
+  });
+
+  it('distribute-image.asl.json is the rendering of distribute-image.ts', () => {
+    expect(readFileSync(DISTRIBUTE_IMAGE_DEFINITION_PATH, 'utf8'), STALE).toBe(renderDistributeImageDefinition());
   });
 
   it('docs/workflow.md shows the diagram of build-image.ts', () => {

@@ -17,7 +17,8 @@ import { LOCAL_REGION } from '../../local/factory-resources.ts';
 import { useAwsClientConfig } from '../../functions/lib/aws.ts';
 import { logger } from '../../functions/lib/log.ts';
 import { watchExecutions } from '../../local/execution-events.ts';
-import { loadBuildImageDefinition } from '../../statemachine/definition.ts';
+import { consumeRegionalCalls } from '../../local/regional-calls.ts';
+import { loadBuildImageDefinition, loadDistributeImageDefinition } from '../../statemachine/definition.ts';
 import { createAwsClients, type AwsClients } from '../../worker/daemon/context.ts';
 import { LOCAL_ACCOUNT_ID, startEngine, type Engine } from './engine.ts';
 
@@ -30,11 +31,15 @@ export type LocalAwsClients = AwsClients;
 export interface LocalFactoryResources {
   claimsQueueUrl: string;
   claimsDeadLetterQueueUrl: string;
+  /** What the regional-call function reads: the workflow's EC2 calls in other regions and accounts. */
+  regionalCallsQueueUrl: string;
   /** Hosts name their own queue `<prefix>-host-<instanceId>`. */
   hostQueuePrefix: string;
   artifactsBucket: string;
   /** The build-image state machine, with the real definition. */
   stateMachineArn: string;
+  /** The distribute-image state machine, with the real definition. */
+  distributeStateMachineArn: string;
   /**
    * The bus the factory publishes its events on: a bus of its own here rather than the
    * deployment's default one, so an event that reaches it proves the bus name is honoured.
@@ -116,6 +121,13 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       return stateMachineArn;
     };
     const resources = await createFactoryResources(clients, clientConfig, prefix, createStateMachine);
+    // The regional-call function answers every suite's copies, as its queue's trigger would.
+    useAwsClientConfig(clientConfig);
+    process.env.STATE_MACHINE_ARN = resources.stateMachineArn;
+    const regionalCalls = consumeRegionalCalls(clients.sqs, resources.regionalCallsQueueUrl, (error) => {
+      process.stderr.write(`regional call: ${String(error)}\n`);
+    });
+    stops.unshift(() => regionalCalls.stop());
     if (options.cleanUpFailedBuilds === true) {
       useCleanUpFunction({ clientConfig, resources });
       const watcher = watchExecutions(clients.sfn, resources.stateMachineArn, (error) => {
@@ -164,6 +176,7 @@ async function createFactoryResources(
     MessageRetentionPeriod: '345600',
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: 5 }),
   });
+  const regionalCallsQueueUrl = await createQueue(clients.sqs, `${prefix}-regional-calls`, { VisibilityTimeout: '60' });
   const artifactsBucket = `${prefix}-artifacts`;
   await clients.s3.send(new CreateBucketCommand({ Bucket: artifactsBucket }));
   const eventBusName = `${prefix}-events`;
@@ -172,9 +185,13 @@ async function createFactoryResources(
   events.destroy();
   const stateMachineArn = await createStateMachine(
     `${prefix}-build-image`,
-    loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl, EventBusName: eventBusName }),
+    loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl, RegionalCallsQueueUrl: regionalCallsQueueUrl, EventBusName: eventBusName }),
   );
-  return { claimsQueueUrl, claimsDeadLetterQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn, eventBusName };
+  const distributeStateMachineArn = await createStateMachine(
+    `${prefix}-distribute-image`,
+    loadDistributeImageDefinition({ RegionalCallsQueueUrl: regionalCallsQueueUrl, EventBusName: eventBusName }),
+  );
+  return { claimsQueueUrl, claimsDeadLetterQueueUrl, regionalCallsQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn, distributeStateMachineArn, eventBusName };
 }
 
 /** A queue with these attributes; its URL. */

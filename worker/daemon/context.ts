@@ -15,7 +15,7 @@ import type { WorkerConfig } from './config.ts';
 import type { InstanceIdentity } from './imds.ts';
 import type { RunningBuilds } from './running-builds.ts';
 import type { TaskLedger } from './task-ledger.ts';
-import type { TaskFailure } from './task-token.ts';
+import type { TaskFailure } from '../../contract/task-token.ts';
 import type { VolumeBackend } from './volume-backend.ts';
 
 export interface AwsClients {

@@ -7,7 +7,7 @@
  * HeartbeatSeconds is there to notice.
  */
 import type { SFNClient } from '@aws-sdk/client-sfn';
-import { sendHeartbeat } from './task-token.ts';
+import { sendHeartbeat } from '../../contract/task-token.ts';
 
 export interface HeartbeatOptions {
   sfn: SFNClient;

@@ -33,7 +33,7 @@ import type { WorkerTask } from '../../contract/worker-tasks.ts';
 import { parseTaskMessage } from './messages.ts';
 import { BuildAbortedError, RunningBuilds } from './running-builds.ts';
 import { TaskLedger } from './task-ledger.ts';
-import { sendFailure } from './task-token.ts';
+import { sendFailure } from '../../contract/task-token.ts';
 import { handleClaim } from './tasks/claim.ts';
 import { expireIdleClaims } from './tasks/expire.ts';
 import { handleProvision, interrupted } from './tasks/provision.ts';

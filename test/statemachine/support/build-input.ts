@@ -72,6 +72,8 @@ export function buildImageInput(options: InputOptions): ExecutionInput {
       productCodes: null,
       deprecateAt: null,
       deregistrationProtection: null,
+      images: [{ kind: 'build', region: LOCAL_REGION, accountId: LOCAL_ACCOUNT_ID }],
+      skipSaveBuildRegion: false,
       ...options.distribution,
     },
     existingImage: options.existingImage ?? null,

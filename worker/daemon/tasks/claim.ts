@@ -13,7 +13,7 @@ import { lockDir } from '../../chroot/host-config.ts';
 import { NoFreeSlotError } from '../build-slots.ts';
 import type { WorkerContext } from '../context.ts';
 import type { ClaimAnswer, ClaimTask } from '../../../contract/worker-tasks.ts';
-import { sendFailure, sendSuccess } from '../task-token.ts';
+import { sendFailure, sendSuccess } from '../../../contract/task-token.ts';
 import { listInstanceAttachments } from '../volume-backend.ts';
 
 export async function handleClaim(context: WorkerContext, task: ClaimTask): Promise<void> {

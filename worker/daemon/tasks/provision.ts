@@ -28,7 +28,7 @@ import { startHeartbeat } from '../heartbeat.ts';
 import type { ProvisionAnswer, ProvisionTask } from '../../../contract/worker-tasks.ts';
 import { BuildAbortedError } from '../running-builds.ts';
 import type { BuildRecord } from '../task-ledger.ts';
-import { failureOf, sendFailure, sendSuccess, type TaskFailure } from '../task-token.ts';
+import { failureOf, sendFailure, sendSuccess, type TaskFailure } from '../../../contract/task-token.ts';
 
 type Decision =
   | { kind: 'start' }

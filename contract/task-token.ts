@@ -9,7 +9,7 @@ import {
   SendTaskSuccessCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import type { TaskFailure } from '../../contract/worker-tasks.ts';
+import type { TaskFailure } from './worker-tasks.ts';
 
 const TASK_GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
