@@ -19,25 +19,14 @@ import { callerOf } from './lib/access.ts';
 import { ConfigError, stateMachine } from './lib/config.ts';
 import { familyNotFound, familyOrNotFound, loadFactoryConfig } from './lib/factory-config.ts';
 import { bodyBytes, httpHandler, json, pathParameter, ProblemError } from './lib/http.ts';
+import { parseJsonBody } from './lib/json-body.ts';
 import { runLifecycle } from './lib/lifecycle-run.ts';
 import { logger, type Logger } from './lib/log.ts';
 
 const BODY_EXAMPLE = '{"dryRun": true}';
 
 function parseRequest(body: Buffer): LifecycleRequest {
-  if (body.length === 0) throw new ProblemError(400, 'InvalidRequest', `the request body is empty: send ${BODY_EXAMPLE} (or false to apply)`);
-  let value: unknown;
-  try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw new ProblemError(400, 'InvalidJson', `the request body is not JSON: ${(error as Error).message}`);
-  }
-  const parsed = LifecycleRequestSchema.safeParse(value);
-  if (!parsed.success) {
-    const errors = fieldErrorsOf(parsed.error);
-    throw new ProblemError(400, 'InvalidRequest', `${formatFieldErrors(errors, { whole: '(body)', separator: '; ' })}; send ${BODY_EXAMPLE}`, errors);
-  }
-  return parsed.data;
+  return parseJsonBody(body, LifecycleRequestSchema, `${BODY_EXAMPLE} (or false to apply)`);
 }
 
 /** Runs the family's lifecycle, where the build workflow builds (its account, region and partition). */

@@ -19,6 +19,7 @@ import { LocalEbsStore } from './ebs-store.ts';
 import { createLocalWorker } from './local-worker.ts';
 import { watchExecutions, type ExecutionEvents } from './execution-events.ts';
 import { consumeRegionalCalls } from './regional-calls.ts';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createFactoryResources, LOCAL_REGION, packageDeployment, type FactoryResources } from './factory-resources.ts';
 import { localAwsClientConfig, startMotoServer, type MotoServer } from './moto-server.ts';
 import { cacheDir } from './paths.ts';
@@ -62,6 +63,7 @@ export interface LocalFactory {
   resources: FactoryResources;
   store: LocalEbsStore;
   ec2: EC2Client;
+  sqs: SQSClient;
   workers: Worker[];
   stop(): Promise<void>;
 }
@@ -162,7 +164,7 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
       runningFile(workDir),
       JSON.stringify({ pid: process.pid, api: api.endpoint, moto: moto.endpoint, storeDir: store.dir }, null, 2),
     );
-    return { api, moto, resources, store, ec2, workers, stop };
+    return { api, moto, resources, store, ec2, sqs: clients.sqs, workers, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -41,6 +41,8 @@ export interface Ec2TaskOptions {
   next: string | null;
   /** Reads retry more: they are cheap and a poll that gives up fails the build. */
   read?: boolean;
+  /** Where a failure goes instead of the build's failure, and where its error is kept. */
+  onFailure?: { resultPath: string; next: string };
 }
 
 /** A call to one EC2 action through the aws-sdk integration, retried on EC2 errors. */
@@ -53,7 +55,12 @@ export function ec2Task(action: string, options: Ec2TaskOptions): State {
     ...(options.resultSelector === undefined ? {} : { ResultSelector: options.resultSelector }),
     ResultPath: options.resultPath,
     Retry: EC2_RETRY(options.read === true ? 5 : 3),
-    ...(options.next === null ? { End: true } : { Catch: CATCH_ALL, Next: options.next }),
+    ...(options.next === null
+      ? { End: true }
+      : {
+          Catch: options.onFailure === undefined ? CATCH_ALL : [{ ErrorEquals: ['States.ALL'], ResultPath: options.onFailure.resultPath, Next: options.onFailure.next }],
+          Next: options.next,
+        }),
   };
 }
 

@@ -26,8 +26,8 @@ import {
   type States,
 } from './asl.ts';
 import { renderJson } from './render-json.ts';
-import { BUILD_DISTRIBUTED, BUILD_STARTED, BUILD_SUCCEEDED } from '../contract/events.ts';
-import { releaseStates } from './release.ts';
+import { BUILD_STARTED, BUILD_SUCCEEDED } from '../contract/events.ts';
+import { announceDistribution, releaseStates } from './release.ts';
 import { BUILD_ID_TAG, INSTANCE_ARN_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 
 const MAX_ATTEMPTS = '$.polling.maxAttempts';
@@ -521,17 +521,7 @@ const report: States = {
     Choices: [{ Variable: '$.result.count', NumericGreaterThan: 1, Next: 'Announce the distribution' }],
     Default: 'Announce the success',
   },
-  'Announce the distribution': publishEvent({
-    comment: 'Build Distributed: every image of the release by region and account, with its state.',
-    detailType: BUILD_DISTRIBUTED,
-    detail: {
-      'buildId.$': '$.announced.buildId',
-      'team.$': '$.announced.team',
-      'amiName.$': '$.announced.amiName',
-      'amis.$': '$.result.amis',
-    },
-    next: 'Announce the success',
-  }),
+  'Announce the distribution': announceDistribution('Build Distributed: every image of the release by region and account, with its state.', 'Announce the success'),
   'Announce the success': publishEvent({
     comment: 'Build Succeeded, with the images the output reports: last, once nothing can fail the build any more.',
     detailType: BUILD_SUCCEEDED,

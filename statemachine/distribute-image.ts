@@ -10,11 +10,10 @@
  * execution name), the image and its root snapshot, the build region and account, the
  * distribution plan, polling, and what the event says of the build.
  */
-import { failWithTheError, publishEvent, type States } from './asl.ts';
+import { failWithTheError, type States } from './asl.ts';
 import { distribute } from './build-image.ts';
-import { releaseStates } from './release.ts';
+import { announceDistribution, releaseStates } from './release.ts';
 import { renderJson } from './render-json.ts';
-import { BUILD_DISTRIBUTED } from '../contract/events.ts';
 
 const report: States = {
   ...releaseStates('Report the images'),
@@ -25,17 +24,10 @@ const report: States = {
     ResultPath: '$.result',
     Next: 'Announce the distribution',
   },
-  'Announce the distribution': publishEvent({
-    comment: 'Build Distributed, for the build that made the image: every image this distribution made or found, with its state.',
-    detailType: BUILD_DISTRIBUTED,
-    detail: {
-      'buildId.$': '$.announced.buildId',
-      'team.$': '$.announced.team',
-      'amiName.$': '$.announced.amiName',
-      'amis.$': '$.result.amis',
-    },
-    next: 'Distributed',
-  }),
+  'Announce the distribution': announceDistribution(
+    'Build Distributed, for the build that made the image: every image this distribution made or found, with its state.',
+    'Distributed',
+  ),
   Distributed: {
     Type: 'Pass',
     Comment: 'The output: { distributionId, buildId, amis }.',

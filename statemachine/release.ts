@@ -9,7 +9,8 @@
  * Used by the build workflow after the build region's distribution, and by the
  * distribute-image workflow that re-distributes an existing image.
  */
-import { BUILD_FAILED, isOneOf, pollStart, pollUntil, regionalCall, whenPresent, type State, type States } from './asl.ts';
+import { BUILD_FAILED, ec2Task, isOneOf, pollStart, pollUntil, publishEvent, regionalCall, whenPresent, type State, type States } from './asl.ts';
+import { BUILD_DISTRIBUTED } from '../contract/events.ts';
 import type { RegionalAction } from '../contract/regional-call.ts';
 
 const COPY_FAILED = 'Copy failed';
@@ -234,26 +235,19 @@ export function releaseStates(next: string): States {
       Choices: [{ Variable: '$.release.anyFailed', BooleanEquals: false, Next: 'Deregister the build region image' }],
       Default: next,
     },
-    'Deregister the build region image': {
-      Type: 'Task',
-      Comment: 'The build region\'s own SDK integration; its snapshot goes with it.',
-      Resource: 'arn:aws:states:::aws-sdk:ec2:deregisterImage',
-      Parameters: { 'ImageId.$': '$.image.ImageId' },
-      ResultPath: null,
-      Retry: [{ ErrorEquals: ['Ec2.Ec2Exception'], IntervalSeconds: 2, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
-      // The release stands without it: the image is then reported as kept, the error kept beside it.
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.release.keptBecause', Next: next }],
-      Next: 'Delete the build region snapshot',
-    },
-    'Delete the build region snapshot': {
-      Type: 'Task',
-      Resource: 'arn:aws:states:::aws-sdk:ec2:deleteSnapshot',
-      Parameters: { 'SnapshotId.$': '$.snapshot.SnapshotId' },
-      ResultPath: null,
-      Retry: [{ ErrorEquals: ['Ec2.Ec2Exception'], IntervalSeconds: 2, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: 'FULL' }],
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.release.snapshotKeptBecause', Next: 'Mark the build region image deregistered' }],
-      Next: 'Mark the build region image deregistered',
-    },
+    'Deregister the build region image': ec2Task('deregisterImage', {
+      comment: 'The build region\'s own SDK integration. A failure keeps the image, reported as available: the release stands without its removal.',
+      parameters: { 'ImageId.$': '$.image.ImageId' },
+      resultPath: null,
+      next: 'Delete the build region snapshot',
+      onFailure: { resultPath: '$.release.keptBecause', next },
+    }),
+    'Delete the build region snapshot': ec2Task('deleteSnapshot', {
+      parameters: { 'SnapshotId.$': '$.snapshot.SnapshotId' },
+      resultPath: null,
+      next: 'Mark the build region image deregistered',
+      onFailure: { resultPath: '$.release.snapshotKeptBecause', next: 'Mark the build region image deregistered' },
+    }),
     'Mark the build region image deregistered': {
       Type: 'Map',
       Comment: 'Rewrites the build region\'s entry of the report; the copies\' entries pass through.',
@@ -281,4 +275,19 @@ export function releaseStates(next: string): States {
       Next: next,
     },
   };
+}
+
+/** Build Distributed: every image of the release (`$.result.amis`), for the build `$.announced` names. */
+export function announceDistribution(comment: string, next: string): State {
+  return publishEvent({
+    comment,
+    detailType: BUILD_DISTRIBUTED,
+    detail: {
+      'buildId.$': '$.announced.buildId',
+      'team.$': '$.announced.team',
+      'amiName.$': '$.announced.amiName',
+      'amis.$': '$.result.amis',
+    },
+    next,
+  });
 }

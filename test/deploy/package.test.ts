@@ -6,13 +6,14 @@
  * dead-letter queue, an unsigned API route, and chroot engine code in a Lambda bundle.
  */
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { iamReference, type IamReference } from './iam-reference.ts';
 import type { Resource, Template } from '../../local/factory-resources.ts';
 import { loadFactoryConfig } from '../../functions/lib/factory-config.ts';
 import { REQUEST_MODELS_DIR } from '../../scripts/request-models.ts';
@@ -83,7 +84,6 @@ interface Statement {
   Resource: unknown;
 }
 
-type IamReference = Record<string, { Actions: Record<string, { Resources?: string[] } | undefined> } | undefined>;
 
 const skipReason = existsSync(CFN_LINT) ? undefined : '.cache/venv/bin/cfn-lint is missing (scripts/setup.sh installs it)';
 if (skipReason !== undefined) console.warn(`skipping the deployment package test: ${skipReason}`);
@@ -127,16 +127,6 @@ function statementsOf(role: Resource): Statement[] {
   return policies.flatMap((policy) => list(policy.PolicyDocument.Statement));
 }
 
-/** cfn-lint ships the IAM service reference: which actions take which resource types. */
-function iamReference(): IamReference | undefined {
-  const lib = join(ROOT, '.cache/venv/lib');
-  if (!existsSync(lib)) return undefined;
-  for (const python of readdirSync(lib)) {
-    const path = join(lib, python, 'site-packages/cfnlint/data/AdditionalSpecs/Policies.json');
-    if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as IamReference;
-  }
-  return undefined;
-}
 
 function resourceTypesOf(reference: IamReference, action: string): string[] | undefined {
   const [service = '', name = ''] = action.split(':');

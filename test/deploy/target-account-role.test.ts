@@ -9,9 +9,10 @@
  * uses answers "would IAM allow this request?" for the cases that matter.
  */
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { iamReference } from './iam-reference.ts';
 import { parse } from 'yaml';
 import { BUILD_ID_TAG } from '../../contract/execution.ts';
 import { REGIONAL_ACTIONS } from '../../contract/regional-call.ts';
@@ -408,15 +409,4 @@ describe('the permissions', () => {
   });
 });
 
-type IamReference = Record<string, { Actions: Record<string, { Resources?: string[] } | undefined> } | undefined>;
 
-/** cfn-lint ships the IAM service reference: which actions take which resource types. */
-function iamReference(): IamReference | undefined {
-  const lib = join(ROOT, '.cache/venv/lib');
-  if (!existsSync(lib)) return undefined;
-  for (const python of readdirSync(lib)) {
-    const path = join(lib, python, 'site-packages/cfnlint/data/AdditionalSpecs/Policies.json');
-    if (existsSync(path)) return JSON.parse(readFileSync(path, 'utf8')) as IamReference;
-  }
-  return undefined;
-}

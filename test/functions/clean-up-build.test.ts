@@ -33,6 +33,8 @@ let aws: LocalAws;
 let claimsQueue: string;
 let claiming: string;
 let finishing: string;
+/** Fails at once, as a build whose release failed. */
+let failing: string;
 let instanceId: string;
 let zone: string;
 let hostQueue: string;
@@ -109,6 +111,7 @@ beforeAll(async () => {
   claimsQueue = aws.resources.claimsQueueUrl;
   claiming = await aws.createStateMachine('build-image-claiming', claimingWorkflow(claimsQueue));
   finishing = await aws.createStateMachine('build-image-finishing', FINISHING_WORKFLOW);
+  failing = await aws.createStateMachine('build-image-failing', { StartAt: 'Fail', States: { Fail: { Type: 'Fail', Error: 'AmiFactory.CopyFailed', Cause: 'stand-in' } } });
   const image = await aws.registerImage('chroot-host');
   const reservation = await aws.ec2.send(new RunInstancesCommand({ ImageId: image, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }));
   const instance = reservation.Instances?.[0];
@@ -200,22 +203,22 @@ describe('clean-up-build', () => {
     expect(await tagged(buildId)).toEqual({ volumes: [], snapshots: [imageSnapshot], images: [imageId] });
   });
 
-  it('publishes Build Failed for a stopped build of a team once it cleaned, and again when run again', async () => {
-    aws.useStateMachine(claiming);
+  it('publishes Build Failed for a failed build of a team once it cleaned, and again when run again', async () => {
+    // A stand-in that fails at once: moto does not always stop an execution whose claim waits
+    // for a host, so a stopped build is not a steady way to get one that ended.
+    aws.useStateMachine(failing);
     const buildId = newBuildId();
     const input = { buildId, registerImage: { Name: `web-${buildId}` }, owner: { team: 'web', principal: `arn:aws:iam::${ACCOUNT_ID}:user/bob` } };
-    await aws.sfn.send(new StartExecutionCommand({ stateMachineArn: claiming, name: buildId, input: JSON.stringify(input) }));
-    await aws.sfn.send(new StopExecutionCommand({ executionArn: arnOf(claiming, buildId) }));
-    // Stopped while its claim waits for a host: moto ends it FAILED (the task's failure), AWS ABORTED.
-    const status = await waitForStatus(aws.sfn, arnOf(claiming, buildId), (ended) => ended !== 'RUNNING');
-    expect(['ABORTED', 'FAILED']).toContain(status);
+    await aws.sfn.send(new StartExecutionCommand({ stateMachineArn: failing, name: buildId, input: JSON.stringify(input) }));
+    const status = await waitForStatus(aws.sfn, arnOf(failing, buildId), (ended) => ended !== 'RUNNING');
+    expect(status).toBe('FAILED');
 
-    const report = await cleanUp(statusChange(claiming, buildId, 'ABORTED'));
+    const report = await cleanUp(statusChange(failing, buildId, 'FAILED'));
 
     const published = BuildFailedDetailSchema.strict().parse(report.publishedFailure);
-    expect(published).toMatchObject({ buildId, team: 'web', amiName: `web-${buildId}`, status, cleanedUp: true });
+    expect(published).toMatchObject({ buildId, team: 'web', amiName: `web-${buildId}`, status, error: 'AmiFactory.CopyFailed', cleanedUp: true });
     // At least once: a repeated run (EventBridge may deliver twice) says the same again.
-    expect((await cleanUp(statusChange(claiming, buildId, 'ABORTED'))).publishedFailure).toEqual(published);
+    expect((await cleanUp(statusChange(failing, buildId, 'FAILED'))).publishedFailure).toEqual(published);
   });
 
   it('forces the detach of a volume whose host does not let go, then deletes it', async () => {
@@ -238,8 +241,7 @@ describe('clean-up-build', () => {
   });
 
   it('removes the copies a stopped build\'s release made in other regions and accounts', async () => {
-    // A build that failed during its release: a stand-in that fails at once, the copies made beside it.
-    const failing = await aws.createStateMachine('build-image-failing', { StartAt: 'Fail', States: { Fail: { Type: 'Fail', Error: 'AmiFactory.CopyFailed', Cause: 'stand-in' } } });
+    // A build that failed during its release: the stand-in fails at once, the copies made beside it.
     aws.useStateMachine(failing);
     const buildId = newBuildId();
     const copy = (accountId: string, region: string) => ({

@@ -21,7 +21,7 @@ describe("the repository's factory.yml", () => {
     expect(config.families.hello).toMatchObject({
       template: 'examples/hello/template.json',
       team: 'local',
-      targets: [{ region: 'us-west-2', mode: 'share' }, { account: '222222222222', region: 'us-east-1', mode: 'copy' }],
+      targets: [{ region: 'us-west-2', mode: 'share' }, { account: '222222222222', region: 'us-east-1', mode: 'share' }],
       schedule: { enabled: true },
     });
     expect(config.families.hello?.lifecycle?.keep_newest).toBeGreaterThan(0);

@@ -197,6 +197,28 @@ describe('a release to two regions and two accounts', () => {
   });
 });
 
+describe('deprecation and protection of copies', () => {
+  it('sends each copy\'s deprecation in its region; the local AWS lacks the call, so that copy is reported failed and removed', async () => {
+    const deprecateAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    const build = input((buildId) => [copy(buildId, SECOND_REGION, LOCAL_ACCOUNT_ID, { deprecateAt })]);
+
+    const result = await runBuild(local, build, { timeoutMs: 60_000 });
+
+    expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
+    const second = entry(result, LOCAL_ACCOUNT_ID, SECOND_REGION);
+    expect(regionalCalls(result)).toContainEqual({
+      accountId: LOCAL_ACCOUNT_ID,
+      region: SECOND_REGION,
+      action: 'EnableImageDeprecation',
+      parameters: { ImageId: second.imageId, DeprecateAt: deprecateAt },
+    });
+    // EC2 deprecates it; the local AWS answers with an error page, which fails the copy as any
+    // EC2 refusal would, and the half-made copy is removed.
+    expect(second.state).toBe('failed');
+    expect(await imageIn(SECOND_REGION, second.imageId ?? '')).toBeUndefined();
+  });
+});
+
 describe('skip_save_build_region', () => {
   it('deregisters the build region image once every copy is available', async () => {
     const build = input((buildId) => [copy(buildId, SECOND_REGION), copy(buildId, THIRD_REGION)], true);
