@@ -94,11 +94,15 @@ try {
       onDecision: (decision) => {
         say(`==> ${decision.decidedAt} family ${decision.family}: ${describeDecision(decision)}`);
       },
+      onLifecycle: (report) => {
+        const acted = report.images.filter((image) => image.action !== 'keep' && image.action !== 'skip');
+        say(`==> ${report.evaluatedAt} family ${report.family}: lifecycle, ${acted.length} of ${report.images.length} image(s) deprecated or deregistered`);
+      },
       onError: (family, error) => {
         say(`==> family ${family}: the scheduled run failed: ${error instanceof Error ? error.message : String(error)}`);
       },
     });
-    for (const { family, cron, timezone, nextRun } of clock.families) say(`    ${family}: ${cron} (${timezone}), next at ${nextRun?.toISOString() ?? 'never'}`);
+    for (const { family, kind, cron, timezone, nextRun } of clock.families) say(`    ${family} ${kind}: ${cron} (${timezone}), next at ${nextRun?.toISOString() ?? 'never'}`);
     say(`==> serving at ${factory.api.endpoint} until Ctrl-C (npx ami-factory schedules run-now FAMILY runs one now)`);
     try {
       await new Promise((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
