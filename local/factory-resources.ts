@@ -9,7 +9,8 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { execa } from 'execa';
-import { mkdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { localAwsClientConfig } from './moto-server.ts';
 import { cacheDir, repoRoot } from './paths.ts';
@@ -45,17 +46,52 @@ export interface FactoryResources {
   functionEnvironments: Record<string, Record<string, string>>;
 }
 
-/** Runs `serverless package` offline and reads the CloudFormation template it writes. */
+/**
+ * What the packaged template is made from: the deployment's configuration, its plugins and
+ * scripts, the rendered workflows and request models, the factory configuration, the locked
+ * dependencies, and the functions' code with what it bundles. Tests, docs, the worker, the
+ * CLI and the local factory are not in it.
+ */
+const PACKAGE_INPUTS = ['serverless.yml', 'factory.yml', 'package-lock.json', 'scripts', 'statemachine', 'functions', 'contract', 'model', 'examples'];
+
+/** SHA-256 over the inputs' paths and contents, in a stable order. */
+async function packageInputsHash(): Promise<string> {
+  const hash = createHash('sha256');
+  const visit = async (path: string): Promise<void> => {
+    const info = await stat(join(repoRoot, path));
+    if (info.isDirectory()) {
+      for (const entry of (await readdir(join(repoRoot, path))).sort()) await visit(join(path, entry));
+      return;
+    }
+    hash.update(`${path}\u0000`).update(await readFile(join(repoRoot, path))).update('\u0000');
+  };
+  for (const input of PACKAGE_INPUTS) await visit(input);
+  return hash.digest('hex');
+}
+
+/**
+ * Runs `serverless package` offline and reads the CloudFormation template it writes, or reuses
+ * the stage's last package when none of its inputs changed (most of `npm start`'s time
+ * otherwise). The check and the packaging run under one lock, so two callers never read a
+ * package the other is rewriting.
+ */
 export async function packageDeployment(stage = LOCAL_STAGE): Promise<Template> {
   const packageDir = join(cacheDir, 'package', stage);
   // flock: one packaging at a time in this checkout (scripts/package-and-lint.sh takes the
   // same lock): the framework and its esbuild plugin share work folders.
   await mkdir(cacheDir, { recursive: true });
   const lock = join(cacheDir, 'package.lock');
-  await execa('flock', [lock, 'npx', '--no-install', 'serverless', 'package', '--stage', stage, '--region', LOCAL_REGION, '--package', packageDir], {
+  const inputs = await packageInputsHash();
+  const script = [
+    'if [ -f "$DIR/inputs.sha256" ] && [ "$(cat "$DIR/inputs.sha256")" = "$INPUTS" ] && [ -f "$DIR/cloudformation-template-update-stack.json" ]; then exit 0; fi',
+    'rm -f "$DIR/inputs.sha256"',
+    'npx --no-install serverless package --stage "$STAGE" --region "$REGION" --package "$DIR"',
+    'printf %s "$INPUTS" > "$DIR/inputs.sha256"',
+  ].join('\n');
+  await execa('flock', [lock, 'sh', '-ec', script], {
     cwd: repoRoot,
     preferLocal: true,
-    env: { SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
+    env: { SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', DIR: packageDir, INPUTS: inputs, STAGE: stage, REGION: LOCAL_REGION },
   });
   return JSON.parse(await readFile(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
 }
