@@ -34,7 +34,7 @@ const isLoopback = (url: URL): boolean => ['127.0.0.1', 'localhost', '[::1]'].in
  * A build's resource path: the id is encoded, so an id typed by hand can only ever name a
  * build, never another route (`../images`) or a query.
  */
-export function buildPath(buildId: string, sub?: 'log'): string {
+export function buildPath(buildId: string, sub?: 'log' | 'manifest'): string {
   return `builds/${encodeURIComponent(buildId)}${sub === undefined ? '' : `/${sub}`}`;
 }
 

@@ -29,6 +29,7 @@ export const COMMANDS = {
   build: { description: 'send a template to the factory and start a build', load: builds },
   status: { description: "a build's status, steps and images", load: builds },
   log: { description: "a build's provisioning log", load: builds },
+  manifest: { description: "a succeeded build's Packer manifest (what the manifest post-processor writes)", load: builds },
   cancel: { description: 'stop a build; the factory cleans up after it', load: builds },
   distribute: { description: 'share or copy an image the factory made to more regions and accounts, without a rebuild', load: builds },
   lifecycle: {

@@ -86,6 +86,30 @@ export const BuildDetailsSchema = BuildSummarySchema.extend({
 
 export type BuildDetails = z.infer<typeof BuildDetailsSchema>;
 
+/**
+ * Packer's manifest (the `manifest` post-processor's file) of a succeeded build: one build
+ * whose `artifact_id` is every available image of the release, `region:ami-id`, one per
+ * region, as Packer's amazon builders write it.
+ */
+export const BuildManifestSchema = z.object({
+  builds: z.array(
+    z.object({
+      name: z.string(),
+      builder_type: z.string(),
+      /** Unix seconds the build ended; absent under strip_time. */
+      build_time: z.number().int().optional(),
+      /** An AMI build writes no files. */
+      files: z.null(),
+      artifact_id: z.string(),
+      packer_run_uuid: z.string(),
+      custom_data: z.record(z.string(), z.string()).nullable(),
+    }),
+  ),
+  last_run_uuid: z.string(),
+});
+
+export type BuildManifest = z.infer<typeof BuildManifestSchema>;
+
 /** One re-distribution of a build's image (`POST /images/{imageId}/distributions`). */
 export const DistributionSummarySchema = z.object({
   distributionId: z.string(),
@@ -198,6 +222,7 @@ export const OPENAPI_SCHEMAS = {
   Cancelled: BuildCancelledSchema,
   Distribution: DistributionSummarySchema,
   DistributionAccepted: DistributionAcceptedSchema,
+  Manifest: BuildManifestSchema,
   Problem: ProblemSchema,
   FieldProblem: FieldErrorSchema,
   ScheduleDecision: ScheduleDecisionSchema,

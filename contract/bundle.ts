@@ -61,6 +61,20 @@ export const BuildBundleSchema = z.object(
       .default({}),
     /** The moment `{{timestamp}}` and `{{isotime}}` mean, the same wherever it is rendered. */
     renderedAt: z.iso.datetime({ offset: true, ...expecting('an ISO 8601 date-time, such as 2024-05-06T07:08:09Z') }),
+    /**
+     * The build the requester chose (`--only` / `--except`), by name, in a template of
+     * several builders; absent, the template's one amazon-chroot builder.
+     */
+    build: z.string({ error: 'must be a build name (a builder\'s "name", else its type)' }).min(1, 'must not be empty').max(255, 'must be at most 255 characters').optional(),
+    /**
+     * An HCL2 template: its `.pkr.hcl` files, which are in `files`, in load order. `template`
+     * is then `{}`: each side evaluates the HCL itself, with `variables` as its -var values.
+     */
+    hcl2: z
+      .array(BundleFilePath.refine((path) => path.endsWith('.pkr.hcl'), 'must name a .pkr.hcl file'), { error: 'must be a list of .pkr.hcl file paths' })
+      .min(1, 'must name at least one .pkr.hcl file')
+      .max(100, 'at most 100 files')
+      .optional(),
   },
   expecting('a build bundle: {template, variables, files, renderedAt}'),
 );

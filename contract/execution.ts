@@ -188,6 +188,17 @@ export const ExecutionInputSchema = z.object({
    * followed by the instance id) and deletes it once provisioning is over.
    */
   secret: BuildSecretRefSchema.nullable().optional(),
+  /**
+   * What `GET /builds/{id}/manifest` needs besides the output: the build's name and the
+   * template's manifest post-processor options (null: none). Absent in older builds.
+   */
+  manifest: z
+    .object({
+      buildName: z.string(),
+      customData: z.record(z.string(), z.string()).nullable(),
+      stripTime: z.boolean(),
+    })
+    .optional(),
 });
 
 export type ExecutionInput = z.infer<typeof ExecutionInputSchema>;

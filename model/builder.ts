@@ -7,7 +7,7 @@ import type { AmazonChrootConfig, ChrootMount } from './types.ts';
 import { Issues } from './errors.ts';
 import { joinPath } from '../contract/field-errors.ts';
 import { renderOption } from './render-tree.ts';
-import { BUILDER_HOST_FIELDS } from './template/host-fields.ts';
+import { BUILD_DATA_OPTIONS, BUILDER_HOST_FIELDS } from './template/host-fields.ts';
 import type { RequestTemplateContext } from './template/request.ts';
 import { IGNORED_OPTIONS, isEmptyOptionValue, REFUSED_OPTIONS } from './schema/access.ts';
 import { checkBlockDeviceMappings, salvageBlockDeviceMappings } from './schema/block-devices.ts';
@@ -64,7 +64,7 @@ function renderBuilderOptions(
       issues.add(path, unknownKeyMessage(option, KNOWN_OPTIONS));
       continue;
     }
-    const placement = { hostFields: BUILDER_HOST_FIELDS[option] ?? [], inVariables: false };
+    const placement = { hostFields: BUILDER_HOST_FIELDS[option] ?? [], inVariables: false, buildData: BUILD_DATA_OPTIONS.has(option) };
     const result = renderOption(value, path, placement, context, issues, { renderKeys: TAG_MAP_OPTIONS.has(option) });
     rendered[option] = result.value;
     if (!result.ok) unrendered.add(option);
@@ -169,7 +169,8 @@ export function normalizeBuilder(
     return undefined;
   }
   const pathOf = (option: string): string => joinPath(base, option);
-  const { rendered, unrendered } = renderBuilderOptions(raw, pathOf, context, issues);
+  const buildName = typeof raw.name === 'string' && raw.name !== '' ? raw.name : BUILDER_TYPE;
+  const { rendered, unrendered } = renderBuilderOptions(raw, pathOf, { ...context, buildName }, issues);
   const parsed = parseOptions(rendered, builderShape, pathOf, issues, unrendered);
   checkBuilderRules({ ...parsed, pathOf }, issues);
   const { value } = parsed;

@@ -8,6 +8,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { loadTemplateFile, parseTemplate } from './load.ts';
+import { isHcl2Template, loadHcl2Files, loadHcl2Template } from './hcl2/load.ts';
+import { localPathsOf } from './provisioners.ts';
 import type { BuildRequest } from './types.ts';
 import type { BuildBundle } from '../contract/bundle.ts';
 
@@ -44,16 +46,34 @@ async function insideTemplateDir(templateDir: string, file: string, what: string
  */
 export async function bundleTemplateFile(
   templatePath: string,
-  options: { vars?: Record<string, string>; env?: Record<string, string | undefined>; now?: Date } = {},
+  options: {
+    vars?: Record<string, string>;
+    env?: Record<string, string | undefined>;
+    now?: Date;
+    /** The requester's working directory, for `{{pwd}}` in variables. */
+    cwd?: string;
+    /** `--only` / `--except`: the chosen build travels in the bundle by its name. */
+    only?: readonly string[];
+    except?: readonly string[];
+  } = {},
 ): Promise<BuildBundle> {
   const now = options.now ?? new Date();
   // Parsed here first: errors surface on the requester's machine, and the request tells
   // which files the provisioners reference.
-  const request = await loadTemplateFile(templatePath, { vars: options.vars, allowEnv: true, env: options.env ?? {}, now });
-  const templateDir = dirname(resolve(templatePath));
+  const loadOptions = {
+    vars: options.vars, allowEnv: true, env: options.env ?? {}, cwd: options.cwd, now, only: options.only, except: options.except,
+  };
+  // HCL2 travels as its own files, evaluated again on the far side (hcl2/).
+  const hcl2 = (await isHcl2Template(templatePath)) ? await loadHcl2Template(templatePath, loadOptions) : undefined;
+  const request = hcl2?.request ?? (await loadTemplateFile(templatePath, loadOptions));
+  const templateDir = hcl2?.templateDir ?? dirname(resolve(templatePath));
   const files: Record<string, string> = {};
+  for (const name of [...(hcl2?.templateFiles ?? []), ...(hcl2?.reads ?? [])]) {
+    const file = resolve(templateDir, name);
+    files[(await insideTemplateDir(templateDir, file, name)).split(sep).join('/')] = (await readFile(file)).toString('base64');
+  }
   for (const provisioner of request.provisioners) {
-    const paths = provisioner.type === 'shell' ? provisioner.scripts : provisioner.sources;
+    const paths = localPathsOf(provisioner);
     for (const path of paths) {
       const what = `provisioners[${provisioner.index}]`;
       // The path itself first: a link to a folder outside is refused before it is walked.
@@ -66,12 +86,15 @@ export async function bundleTemplateFile(
   }
   return {
     // An object: the template was loaded from this text just above.
-    template: JSON.parse(await readFile(templatePath, 'utf8')) as Record<string, unknown>,
+    template: hcl2 ? {} : (JSON.parse(await readFile(templatePath, 'utf8')) as Record<string, unknown>),
+    ...(hcl2 ? { hcl2: hcl2.templateFiles } : {}),
     // Every variable's final value: passed back as overrides, no `{{env}}` is left to
     // render on the factory's side.
     variables: { ...request.variables_used },
     files,
     renderedAt: now.toISOString(),
+    // Only when chosen: a bundle of a one-builder template stays as it always was.
+    ...((options.only?.length ?? 0) + (options.except?.length ?? 0) > 0 ? { build: request.builder.name } : {}),
   };
 }
 
@@ -83,10 +106,15 @@ export async function loadBundle(bundle: BuildBundle, workDir: string): Promise<
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, Buffer.from(content, 'base64'));
   }
+  if (bundle.hcl2) {
+    const options = { vars: bundle.variables, allowEnv: false, now: new Date(bundle.renderedAt), only: bundle.build === undefined ? undefined : [bundle.build] };
+    return (await loadHcl2Files(workDir, bundle.hcl2, options)).request;
+  }
   return parseTemplate(bundle.template, {
     templateDir: workDir,
     vars: bundle.variables,
     allowEnv: false,
     now: new Date(bundle.renderedAt),
+    only: bundle.build === undefined ? undefined : [bundle.build],
   });
 }

@@ -12,12 +12,20 @@ export class TemplateValidationError extends Error {
   }
 }
 
-/** Collects errors while validation carries on past them. */
+/** Collects errors while validation carries on past them, and warnings (Packer's leniencies). */
 export class Issues {
   readonly errors: FieldError[] = [];
+  readonly warnings: FieldError[] = [];
 
   add(path: string, message: string): void {
     this.errors.push({ path, message });
+  }
+
+  /** A template Packer accepts but the requester should hear about; never fails a build. */
+  warn(path: string, message: string): void {
+    if (!this.warnings.some((warning) => warning.path === path && warning.message === message)) {
+      this.warnings.push({ path, message });
+    }
   }
 
   get count(): number {

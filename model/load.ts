@@ -7,12 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { AmazonChrootConfig, BuildRequest } from './types.ts';
 import { BUILDER_TYPE, normalizeBuilder } from './builder.ts';
+import { chooseBuild, templateBuilds, type BuildSelection } from './builds.ts';
 import { Issues, TemplateValidationError } from './errors.ts';
-import { joinPath } from '../contract/field-errors.ts';
+import { normalizePostProcessors } from './post-processors.ts';
 import { normalizeProvisioners } from './provisioners.ts';
 import { isPlainObject, unknownKeyMessage } from './schema/fields.ts';
 import type { RequestTemplateContext } from './template/request.ts';
 import { resolveVariables } from './variables.ts';
+import { isHcl2Template, loadHcl2Template } from './hcl2/load.ts';
 
 export interface LoadOptions {
   /** Variable values given by the requester (`--var`); taken literally, not rendered. */
@@ -22,6 +24,11 @@ export interface LoadOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** The build's instant for `{{timestamp}}` and `{{isotime}}`; defaults to now. */
   now?: Date;
+  /** The requester's working directory for `{{pwd}}` (only where allowEnv). */
+  cwd?: string;
+  /** Packer's `-only` / `-except`: builder names or types (builds.ts). */
+  only?: readonly string[];
+  except?: readonly string[];
 }
 
 export interface ParseOptions extends LoadOptions {
@@ -29,17 +36,13 @@ export interface ParseOptions extends LoadOptions {
   templateDir: string;
 }
 
-const TEMPLATE_KEYS = ['variables', 'sensitive-variables', 'builders', 'provisioners', 'description', 'min_packer_version'];
-
-const POST_PROCESSORS_MESSAGE =
-  'post-processors are not supported: the factory\'s product is the AMI itself; share, copy and tag it ' +
-  'with builder options (ami_users, ami_regions, tags, ...)';
+const TEMPLATE_KEYS = ['variables', 'sensitive-variables', 'builders', 'provisioners', 'post-processors', 'description', 'min_packer_version'];
 
 function checkTemplateKeys(template: Record<string, unknown>, issues: Issues): void {
   for (const key of Object.keys(template)) {
     // Packer ignores root keys starting with "_": the JSON way of writing comments.
     if (key.startsWith('_') || TEMPLATE_KEYS.includes(key)) continue;
-    issues.add(key, key === 'post-processors' ? POST_PROCESSORS_MESSAGE : unknownKeyMessage(key, TEMPLATE_KEYS));
+    issues.add(key, unknownKeyMessage(key, TEMPLATE_KEYS));
   }
   for (const key of ['description', 'min_packer_version']) {
     const value = template[key];
@@ -47,35 +50,23 @@ function checkTemplateKeys(template: Record<string, unknown>, issues: Issues): v
   }
 }
 
-/** The one amazon-chroot builder of `builders`, validated; other entries are errors. */
-function templateBuilder(raw: unknown, context: RequestTemplateContext, issues: Issues): AmazonChrootConfig | undefined {
+/** The chosen amazon-chroot builder of `builders`, validated, with its path and every build's name. */
+function templateBuilder(
+  raw: unknown,
+  selection: BuildSelection,
+  context: RequestTemplateContext,
+  issues: Issues,
+): { builder?: AmazonChrootConfig; path?: string; buildName: string; buildNames: string[] } {
   if (!Array.isArray(raw)) {
-    issues.add('builders', raw === undefined ? 'builders is required: a list with one amazon-chroot builder' : 'must be a list of builders');
-    return undefined;
+    issues.add('builders', raw === undefined ? 'builders is required: a list with an amazon-chroot builder' : 'must be a list of builders');
+    return { buildName: BUILDER_TYPE, buildNames: [] };
   }
-  if (raw.length !== 1) issues.add('builders', `exactly one builder (of type "${BUILDER_TYPE}") is supported, got ${raw.length}`);
-  let chosen: AmazonChrootConfig | undefined;
-  raw.forEach((entry: unknown, index) => {
-    const path = joinPath('builders', index);
-    const type = isPlainObject(entry) ? entry.type : undefined;
-    if (type !== BUILDER_TYPE) {
-      issues.add(
-        joinPath(path, 'type'),
-        typeof type === 'string' ? `builder type "${type}" is not supported: only "${BUILDER_TYPE}"` : `type is required ("${BUILDER_TYPE}")`,
-      );
-      return;
-    }
-    const builder = normalizeBuilder(entry, path, context, issues);
-    chosen ??= builder;
-  });
-  return chosen;
-}
-
-function builderName(raw: unknown): string {
-  const builders = isPlainObject(raw) && Array.isArray(raw.builders) ? (raw.builders as unknown[]) : [raw];
-  const first = builders[0];
-  const name = isPlainObject(first) ? first.name : undefined;
-  return typeof name === 'string' && name !== '' ? name : BUILDER_TYPE;
+  const builds = templateBuilds(raw);
+  const chosen = chooseBuild(builds, selection, issues);
+  const buildNames = builds.map((build) => build.name);
+  if (chosen === undefined) return { buildName: BUILDER_TYPE, buildNames };
+  const builder = normalizeBuilder(chosen.raw, chosen.path, context, issues);
+  return { builder, path: chosen.path, buildName: chosen.name, buildNames };
 }
 
 /**
@@ -86,31 +77,45 @@ export function parseTemplate(json: unknown, options: ParseOptions): BuildReques
   const issues = new Issues();
   if (!isPlainObject(json)) throw new TemplateValidationError([{ path: '', message: 'a template must be a JSON object' }]);
   const lone = !('builders' in json) && 'type' in json;
-  const environment = { now: options.now ?? new Date(), allowEnv: options.allowEnv ?? false, env: options.env ?? {} };
+  const allowEnv = options.allowEnv ?? false;
+  const environment = {
+    now: options.now ?? new Date(),
+    allowEnv,
+    env: options.env ?? {},
+    // The requester's directories: on the factory's side they would name its work folder.
+    directories: allowEnv ? { pwd: options.cwd, template_dir: options.templateDir } : {},
+  };
   const overrides = options.vars ?? {};
+  const selection = { only: options.only, except: options.except };
 
   if (lone) {
     const variables = resolveVariables(undefined, undefined, overrides, environment, issues);
+    // A lone builder is the template's only build: a selection must leave it chosen.
+    chooseBuild(templateBuilds([json]), selection, issues);
     const builder = normalizeBuilder(json, '', { ...environment, user: variables.user }, issues);
     issues.throwIfAny();
-    return { builder: builder as AmazonChrootConfig, provisioners: [], sensitive_values: [], variables_used: {} };
+    return { builder: builder as AmazonChrootConfig, provisioners: [], sensitive_values: [], variables_used: {}, builder_path: '', warnings: issues.warnings };
   }
 
   checkTemplateKeys(json, issues);
   const variables = resolveVariables(json.variables, json['sensitive-variables'], overrides, environment, issues);
   const context = { ...environment, user: variables.user };
-  const builder = templateBuilder(json.builders, context, issues);
+  const { builder, path, buildName, buildNames } = templateBuilder(json.builders, selection, context, issues);
   const provisioners = normalizeProvisioners(
     json.provisioners,
-    { templateDir: options.templateDir, buildName: builder?.name ?? builderName(json), render: context },
+    { templateDir: options.templateDir, buildName, buildNames, render: context },
     issues,
   );
+  const postProcessors = normalizePostProcessors(json['post-processors'], { buildName, buildNames, render: context }, issues);
   issues.throwIfAny();
   return {
     builder: builder as AmazonChrootConfig,
     provisioners,
     sensitive_values: variables.sensitiveValues,
     variables_used: Object.fromEntries(variables.values),
+    builder_path: path,
+    ...(postProcessors.length > 0 ? { post_processors: postProcessors } : {}),
+    warnings: issues.warnings,
   };
 }
 
@@ -126,6 +131,8 @@ function jsonErrorMessage(text: string, error: Error): string {
 
 /** Reads, parses and validates a template file; throws TemplateValidationError. */
 export async function loadTemplateFile(path: string, options: LoadOptions = {}): Promise<BuildRequest> {
+  // A `.pkr.hcl` file or a folder of them: HCL2, translated to this loader's JSON (hcl2/).
+  if (await isHcl2Template(path)) return (await loadHcl2Template(path, options)).request;
   const absolute = resolve(path);
   let text: string;
   try {

@@ -27,7 +27,7 @@ export function renderOption(
   const walk = (node: unknown, at: string): unknown => {
     if (typeof node === 'string') {
       try {
-        return renderRequestTemplate(node, placement, context);
+        return renderRequestTemplate(node, placement, { ...context, warn: (message) => { issues.warn(at, message); } });
       } catch (error) {
         if (!(error instanceof TemplateError)) throw error;
         issues.add(at, error.message);

@@ -4,6 +4,7 @@
  * to Packer's documentation. Every default is applied; functions, worker and CLI receive
  * this shape and never re-parse the template.
  */
+import type { FieldError } from '../contract/field-errors.ts';
 
 /** One `chroot_mounts` entry: [fstype, source, mountpoint inside the chroot]. */
 export type ChrootMount = readonly [fstype: string, source: string, mountpoint: string];
@@ -57,6 +58,10 @@ export interface AmazonChrootConfig {
 
   // AMI
   ami_name: string;
+  /**
+   * ami_description and the three tag maps (keys too) may still hold build data actions
+   * (`{{ .SourceAMI }}`, ...): the planner renders them once the source image is known.
+   */
   ami_description: string;
   ami_virtualization_type?: VirtualizationType;
   ami_architecture?: Architecture;
@@ -161,7 +166,60 @@ export interface FileProvisioner {
   destination: string;
 }
 
-export type Provisioner = ShellProvisioner | FileProvisioner;
+/** Packer's `ansible-local`: run with the image's own Ansible, inside the chroot. */
+export interface AnsibleLocalProvisioner {
+  type: 'ansible-local';
+  index: number;
+  /** Absolute host paths: playbook_file, then playbook_files. */
+  playbook_files: string[];
+  /** Host folders: their contents land in the staging directory. */
+  playbook_dir?: string;
+  playbook_paths: string[];
+  role_paths: string[];
+  group_vars?: string;
+  host_vars?: string;
+  galaxy_file?: string;
+  galaxy_command: string;
+  extra_arguments: string[];
+  inventory_groups: string[];
+  inventory_file?: string;
+  command: string;
+  /** Inside the image; undefined: a new folder under /tmp/packer-provisioner-ansible-local. */
+  staging_directory?: string;
+  clean_staging_directory: boolean;
+  pause_before_ms: number;
+  timeout_ms?: number;
+}
+
+/** Packer's `shell-local`: host commands outside the chroot, only with the hostCommands grant. */
+export interface ShellLocalProvisioner {
+  type: 'shell-local';
+  index: number;
+  /** `command`, or `inline` lines: one script behind inline_shebang. */
+  inline?: string[];
+  /** Absolute host paths of scripts. */
+  scripts: string[];
+  environment_vars: string[];
+  env: Record<string, string>;
+  /** Packer's default: ["/bin/sh", "-c", "{{.Vars}} {{.Script}}"]. */
+  execute_command: string[];
+  inline_shebang: string;
+  valid_exit_codes: number[];
+  pause_before_ms: number;
+  timeout_ms?: number;
+}
+
+export type Provisioner = ShellProvisioner | FileProvisioner | AnsibleLocalProvisioner | ShellLocalProvisioner;
+
+/** Packer's `manifest` post-processor: served by the factory once the build succeeds. */
+export interface ManifestPostProcessor {
+  type: 'manifest';
+  /** `post-processors[0]` or `post-processors[1][0]` (in a sequence), for error paths. */
+  path: string;
+  custom_data: Record<string, string> | null;
+  /** Packer's strip_time: no build_time in the manifest. */
+  strip_time: boolean;
+}
 
 export interface BuildRequest {
   builder: AmazonChrootConfig;
@@ -173,6 +231,18 @@ export interface BuildRequest {
    * rendered). Passed back as `vars`, it reproduces this request without the environment.
    */
   variables_used: Record<string, string>;
+  /**
+   * Where the chosen builder sits in the template, for error paths: `builders[1]`, or ""
+   * for a lone builder object. Absent in requests made before builders could be chosen.
+   */
+  builder_path?: string;
+  /** The manifest post-processors that apply to this build; absent or empty: none. */
+  post_processors?: ManifestPostProcessor[];
+  /**
+   * What Packer accepts but the requester should hear about (an undeclared variable rendered
+   * as "", a deprecated function, ...), with field paths. Never fails a build.
+   */
+  warnings?: FieldError[];
 }
 
-export type { FieldError } from '../contract/field-errors.ts';
+export type { FieldError };

@@ -1,6 +1,7 @@
-/** Packer's `-var-file`: a JSON object of variable names to string values. */
+/** Packer's `-var-file`: a JSON object of variable names to string values, or a `.pkrvars.hcl`. */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { parseHclVarFile } from './hcl2/var-file.ts';
 import { TemplateValidationError } from './errors.ts';
 import type { FieldError } from './types.ts';
 import { joinPath } from '../contract/field-errors.ts';
@@ -23,6 +24,16 @@ export function parseVarFile(json: unknown, label: string): Record<string, strin
 
 export async function loadVarFile(path: string): Promise<Record<string, string>> {
   const absolute = resolve(path);
+  // `*.pkrvars.hcl`: HCL2's var files, `name = value` lines.
+  if (path.endsWith('.hcl')) {
+    let text: string;
+    try {
+      text = await readFile(absolute, 'utf8');
+    } catch (error) {
+      throw new TemplateValidationError([{ path: absolute, message: `cannot read var file: ${(error as Error).message}` }]);
+    }
+    return parseHclVarFile(path, text, dirname(absolute));
+  }
   let json: unknown;
   try {
     json = JSON.parse(await readFile(absolute, 'utf8'));

@@ -13,8 +13,8 @@ export interface ResolvedVariables {
   values: ReadonlyMap<string, string>;
   /** Rendered values of the sensitive variables, for masking. */
   sensitiveValues: string[];
-  /** `{{user}}` for the rest of the template. */
-  user: (name: string) => string;
+  /** `{{user}}` for the rest of the template: undefined for an undeclared variable. */
+  user: (name: string) => string | undefined;
 }
 
 type Environment = Omit<RequestTemplateContext, 'user'>;
@@ -54,8 +54,9 @@ export function resolveVariables(
 ): ResolvedVariables {
   const declared = readDeclarations(rawVariables, issues);
   for (const name of Object.keys(overrides)) {
+    // Packer accepts it (and ignores it): a shared var file may serve several templates.
     if (!declared.has(name)) {
-      issues.add(joinPath('variables', name), 'is given a value (--var) but is not declared in "variables"');
+      issues.warn(joinPath('variables', name), 'is given a value (--var) but is not declared in "variables": ignored');
     }
   }
 
@@ -84,7 +85,10 @@ export function resolveVariables(
     }
     resolving.push(name);
     try {
-      const value = renderRequestTemplate(raw, { hostFields: [], inVariables: true }, { ...environment, user: resolve });
+      const warn = (message: string): void => {
+        issues.warn(joinPath('variables', name), message);
+      };
+      const value = renderRequestTemplate(raw, { hostFields: [], inVariables: true }, { ...environment, user: resolve, warn });
       values.set(name, value);
       return value;
     } catch (error) {
@@ -101,10 +105,7 @@ export function resolveVariables(
   return {
     values,
     sensitiveValues: sensitiveValues(rawSensitive, declared, values, issues),
-    user: (name) => {
-      if (!declared.has(name)) throw undeclared(name);
-      return values.get(name) ?? '';
-    },
+    user: (name) => (declared.has(name) ? (values.get(name) ?? '') : undefined),
   };
 }
 
@@ -123,7 +124,8 @@ function sensitiveValues(
   raw.forEach((name: unknown, index) => {
     const path = joinPath('sensitive-variables', index);
     if (typeof name !== 'string') issues.add(path, 'must be a variable name (a string)');
-    else if (!declared.has(name)) issues.add(path, `"${name}" is not declared in "variables"`);
+    // Packer skips it; a typo here would leave a secret unmasked, so it is said loudly.
+    else if (!declared.has(name)) issues.warn(path, `"${name}" is not declared in "variables": ignored`);
     else {
       const value = values.get(name);
       // An empty value would "mask" every position of every line.

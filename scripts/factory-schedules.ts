@@ -18,6 +18,7 @@ import { join, posix } from 'node:path';
 import type { FactoryConfig, Schedule } from '../contract/factory-config.ts';
 import { FACTORY_CONFIG_FILE } from '../functions/lib/factory-config.ts';
 import { scheduleExpression } from '../functions/lib/schedule-cron.ts';
+import { PARSER_WASM_FILES } from '../model/hcl2/parser.ts';
 
 /** The Lambda functions the schedules invoke, by their logical ids in the template. */
 export interface ScheduledFunctions {
@@ -37,7 +38,8 @@ export interface CloudFormationResource {
  */
 export function factoryPackagePatterns(config: FactoryConfig): string[] {
   const folders = new Set(Object.values(config.families).map((family) => posix.normalize(posix.dirname(family.template.split('\\').join('/')))));
-  return [FACTORY_CONFIG_FILE, ...[...folders].sort().map((folder) => `${folder}/**`)];
+  // The families' templates may be HCL2: the functions that evaluate them need the parser's WASM files.
+  return [FACTORY_CONFIG_FILE, ...[...folders].sort().map((folder) => `${folder}/**`), ...PARSER_WASM_FILES];
 }
 
 /** `web-base` -> `WebBase`: a family's part of a logical id. */

@@ -5,13 +5,14 @@
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
-import type { BuildAccepted, BuildDetails, DistributionAccepted } from '../../contract/api.ts';
+import type { BuildAccepted, BuildDetails, BuildManifest, DistributionAccepted } from '../../contract/api.ts';
 import type { BuiltImage } from '../../contract/execution.ts';
 import type { Target } from '../../contract/targets.ts';
 import { bundleTemplateFile } from '../../model/bundle.ts';
+import { loadVarFile } from '../../model/var-file.ts';
 import { buildPath, type FactoryClient } from '../api-client.ts';
 import { factoryClient as client, withEndpoint, type Endpoint } from './api-options.ts';
-import { collectTarget, collectVar, loadOrReport } from './shared-options.ts';
+import { collectNames, collectTarget, collectVar, loadOrReport } from './shared-options.ts';
 import { COMMANDS } from '../command-catalog.ts';
 
 /** Follows a build until it ends, printing each step as it starts. Exit code 0 only on success. */
@@ -58,14 +59,23 @@ export function registerBuildCommands(program: Command): void {
     program
       .command('build')
       .description(COMMANDS.build.description)
-      .argument('<template>', 'Packer JSON template (builders[0].type "amazon-chroot")')
-      .option('--var <name=value>', 'set a template variable (repeatable)', collectVar, {})
+      .argument('<template>', 'Packer JSON template with an amazon-chroot builder, or an HCL2 template (.pkr.hcl file or folder)')
+      .option('--var <name=value>', 'set a template variable (repeatable; overrides --var-file)', collectVar, {})
+      .option('--var-file <file>', 'JSON or .pkrvars.hcl file of variable values (repeatable)', (file: string, previous: string[]) => [...previous, file], [])
+      .option('--only <names>', 'build only the builder of this name or type (comma-separated, repeatable)', collectNames)
+      .option('--except <names>', 'leave out the builders of these names or types (comma-separated, repeatable)', collectNames)
       .option('--wait', 'follow the build step by step until it ends')
       .option('--idempotency-key <key>', 'a retried request with the same key returns the same build')
       .option('--rebake', "bake even when an image or a running build of your team already has this build's bake key")
       .option('--target <[account/]region[:mode]>', 'also put the image there: a copy in a region, or an account to share with (:share) or copy into (:copy); repeatable', collectTarget, []),
-  ).action(async (template: string, options: Endpoint & { var: Record<string, string>; wait?: boolean; idempotencyKey?: string; rebake?: boolean; target: Target[] }) => {
-    const bundle = await loadOrReport(template, () => bundleTemplateFile(resolve(template), { vars: options.var, env: process.env }));
+  ).action(async (template: string, options: Endpoint & { var: Record<string, string>; varFile: string[]; only?: string[]; except?: string[]; wait?: boolean; idempotencyKey?: string; rebake?: boolean; target: Target[] }) => {
+    const bundle = await loadOrReport(template, async () => {
+      let fileVars: Record<string, string> = {};
+      for (const file of options.varFile) fileVars = { ...fileVars, ...(await loadVarFile(file)) };
+      return bundleTemplateFile(resolve(template), {
+        vars: { ...fileVars, ...options.var }, env: process.env, cwd: process.cwd(), only: options.only, except: options.except,
+      });
+    });
     if (!bundle) return;
     const api = client(options);
     const headers: Record<string, string> = options.idempotencyKey ? { 'idempotency-key': options.idempotencyKey } : {};
@@ -96,6 +106,14 @@ export function registerBuildCommands(program: Command): void {
   withEndpoint(program.command('log').description(COMMANDS.log.description).argument('<build-id>')).action(
     async (buildId: string, options: Endpoint) => {
       process.stdout.write(await client(options).request<string>('GET', buildPath(buildId, 'log')));
+    },
+  );
+
+  withEndpoint(program.command('manifest').description(COMMANDS.manifest.description).argument('<build-id>')).action(
+    async (buildId: string, options: Endpoint) => {
+      // As Packer's file: a JSON document, for `jq` or a later step of a pipeline.
+      const manifest = await client(options).request<BuildManifest>('GET', buildPath(buildId, 'manifest'));
+      process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
     },
   );
 

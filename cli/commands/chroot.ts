@@ -10,12 +10,14 @@ import type { Command } from 'commander';
 import { loadTemplateFile } from '../../model/index.ts';
 import { runChrootBuild } from '../../worker/chroot/engine.ts';
 import { DEFAULT_HOST_CONFIG } from '../../worker/chroot/host-config.ts';
-import { collectVar, loadOrReport } from './shared-options.ts';
+import { collectNames, collectVar, loadOrReport } from './shared-options.ts';
 import { COMMANDS } from '../command-catalog.ts';
 
 interface ChrootOptions {
   image: string;
   var: Record<string, string>;
+  only?: string[];
+  except?: string[];
   stateDir: string;
   mountRoot: string;
   buildId?: string;
@@ -35,16 +37,20 @@ export function registerChrootCommand(program: Command): void {
   program
     .command('chroot')
     .description(COMMANDS.chroot.description)
-    .argument('<template>', 'Packer JSON template (builders[0].type "amazon-chroot")')
+    .argument('<template>', 'Packer JSON template with an amazon-chroot builder')
     .requiredOption('--image <file>', 'disk image to provision in place (partitioned or a bare file system)')
     .option('--var <name=value>', 'set a template variable (repeatable)', collectVar, {})
+    .option('--only <names>', 'build only the builder of this name or type (comma-separated, repeatable)', collectNames)
+    .option('--except <names>', 'leave out the builders of these names or types (comma-separated, repeatable)', collectNames)
     .option('--state-dir <dir>', 'journals, locks and build logs of this host', DEFAULT_HOST_CONFIG.stateDir)
     .option('--mount-root <dir>', 'directory under which volumes are mounted', DEFAULT_HOST_CONFIG.mountRoot)
     .option('--build-id <id>', 'name of this build in logs and journals (default: a new UUID)')
-    .option('--allow-host-commands', 'allow pre/post_mount_commands, a command_wrapper and non-default chroot_mounts (they still run sandboxed)', false)
+    .option('--allow-host-commands', 'allow pre/post_mount_commands, shell-local provisioners, a command_wrapper and non-default chroot_mounts (they still run sandboxed)', false)
     .option('--no-sandbox', 'DANGEROUS: run the template\'s commands with plain chroot, as root on this machine')
     .action(async (template: string, options: ChrootOptions) => {
-      const request = await loadOrReport(template, () => loadTemplateFile(template, { vars: options.var, allowEnv: true, env: process.env }));
+      const request = await loadOrReport(template, () => loadTemplateFile(template, {
+        vars: options.var, allowEnv: true, env: process.env, cwd: process.cwd(), only: options.only, except: options.except,
+      }));
       if (!request) return;
       if (!options.sandbox) process.stderr.write(`${NO_SANDBOX_WARNING}\n`);
       // Ctrl-C or a service stop cancels the build; the engine then cleans up as on any

@@ -11,6 +11,13 @@ export function collectVar(input: string, previous: Record<string, string>): Rec
   return { ...previous, [input.slice(0, equals)]: input.slice(equals + 1) };
 }
 
+/** `--only` / `--except NAME[,NAME]`, repeatable, as Packer's `-only=a,b`: build names or builder types. */
+export function collectNames(input: string, previous: string[] = []): string[] {
+  const names = input.split(',').map((name) => name.trim()).filter((name) => name !== '');
+  if (names.length === 0) throw new InvalidArgumentError('expected a build name or builder type');
+  return [...previous, ...names];
+}
+
 /** `--target [account/]region[:mode]`, repeatable (contract/targets.ts). */
 export function collectTarget(input: string, previous: Target[] = []): Target[] {
   const target = parseTargetLabel(input);

@@ -7,7 +7,7 @@ import {
   loadTemplateFile, loadVarFile, maskSensitive, maskSensitiveDeep, TemplateValidationError,
 } from '../../model/index.ts';
 import type { BuildRequest } from '../../model/index.ts';
-import { collectVar } from './shared-options.ts';
+import { collectNames, collectVar } from './shared-options.ts';
 import { formatFieldErrors } from '../../contract/field-errors.ts';
 import { COMMANDS } from '../command-catalog.ts';
 
@@ -15,6 +15,8 @@ interface ValidateOptions {
   var?: Record<string, string>;
   varFile?: string[];
   json?: boolean;
+  only?: string[];
+  except?: string[];
 }
 
 function describeSource(request: BuildRequest): string {
@@ -43,20 +45,24 @@ async function load(template: string, options: ValidateOptions): Promise<BuildRe
   let fileVars: Record<string, string> = {};
   for (const file of options.varFile ?? []) fileVars = { ...fileVars, ...(await loadVarFile(file)) };
   // The requester's own machine: the one place where {{env}} may read the environment.
-  return loadTemplateFile(template, { vars: { ...fileVars, ...options.var }, allowEnv: true, env: process.env });
+  return loadTemplateFile(template, {
+    vars: { ...fileVars, ...options.var }, allowEnv: true, env: process.env, cwd: process.cwd(), only: options.only, except: options.except,
+  });
 }
 
 export function registerValidateCommand(program: Command): void {
   program
     .command('validate')
     .description(COMMANDS.validate.description)
-    .argument('<template>', 'Packer JSON template with one amazon-chroot builder (or the builder object alone)')
+    .argument('<template>', 'Packer JSON template with an amazon-chroot builder (or the builder object alone), or an HCL2 template (.pkr.hcl file or folder)')
     .option('--var <name=value>', 'set a template variable (repeatable; overrides --var-file)', collectVar)
-    .option('--var-file <file>', 'JSON file of variable values (repeatable)', (file: string, previous?: string[]) => [
+    .option('--var-file <file>', 'JSON or .pkrvars.hcl file of variable values (repeatable)', (file: string, previous?: string[]) => [
       ...(previous ?? []),
       file,
     ])
     .option('--json', 'print the normalised build request as JSON (sensitive values masked)')
+    .option('--only <names>', 'validate only the builder of this name or type (comma-separated, repeatable)', collectNames)
+    .option('--except <names>', 'leave out the builders of these names or types (comma-separated, repeatable)', collectNames)
     .action(async (template: string, options: ValidateOptions, command: Command) => {
       const output = command.configureOutput();
       const write = (text: string): void => {
@@ -76,6 +82,14 @@ export function registerValidateCommand(program: Command): void {
           exitCode: 2,
           code: 'ami-factory.invalidTemplate',
         });
+      }
+      const warnings = request.warnings ?? [];
+      if (warnings.length > 0) {
+        // Packer's way: warnings on stderr, the template still valid (exit 0).
+        const count = `${warnings.length} warning${warnings.length === 1 ? '' : 's'}`;
+        const text = maskSensitive(`${template}: ${count}\n${formatFieldErrors(warnings)}\n`, request.sensitive_values);
+        if (output.writeErr) output.writeErr(text);
+        else process.stderr.write(text);
       }
       if (options.json) {
         write(`${JSON.stringify(maskSensitiveDeep(request, request.sensitive_values), null, 2)}\n`);

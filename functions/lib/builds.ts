@@ -67,7 +67,7 @@ export function timeline(events: readonly HistoryEvent[]): TimelineEntry[] {
 }
 
 /** The images of a finished execution; none for one that failed or is still running. */
-function imagesOf(output: string | undefined): BuiltImage[] {
+export function imagesOf(output: string | undefined): BuiltImage[] {
   if (output === undefined) return [];
   try {
     const parsed = ExecutionOutputSchema.safeParse(JSON.parse(output));

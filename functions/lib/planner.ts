@@ -6,7 +6,9 @@
  *
  * Packer's amazon-chroot rules, with the factory's departures noted where they occur:
  * - the volume is created from the source's root snapshot, at max(source size,
- *   root_volume_size); a smaller root_volume_size is an error, as a volume cannot shrink;
+ *   root_volume_size); a smaller root_volume_size is a warning, as in Packer;
+ * - build data (`{{ .SourceAMI }}`, ...) in ami_description and the tags is rendered here,
+ *   from the resolved source image (from_scratch: "", as in Packer);
  * - ami_block_device_mappings replace the source's mappings; the root entry receives the
  *   new snapshot (the workflow adds its SnapshotId) and at least the volume's size;
  * - image attributes come from the template, else from the source image.
@@ -19,7 +21,7 @@ import type {
   Tag,
   VolumeType,
 } from '@aws-sdk/client-ec2';
-import { DEFAULT_MOUNT_ROOT, renderHostTemplate, type AmazonChrootConfig, type BlockDeviceMapping, type BuildRequest } from '../../model/index.ts';
+import { buildDataFields, DEFAULT_MOUNT_ROOT, renderBuildData, renderHostTemplate, type AmazonChrootConfig, type BlockDeviceMapping, type BuildRequest } from '../../model/index.ts';
 import { formatFieldErrors, joinPath, type FieldError } from '../../contract/field-errors.ts';
 import { bundleKey, logKey } from '../../contract/bundle.ts';
 import {
@@ -63,6 +65,8 @@ export interface PlanOptions {
   targets?: readonly Target[];
   /** The factory family the build is for (contract/factory-config.ts): its images carry it (FAMILY_TAG). */
   family?: string | null;
+  /** Hears what Packer accepts with a warning (a root_volume_size below the source's). */
+  warn?: (path: string, message: string) => void;
 }
 
 /** EC2 allows 50 tags per resource. */
@@ -84,6 +88,8 @@ class Problems {
   add(path: string, message: string): void {
     this.list.push({ path, message });
   }
+
+  warn: (path: string, message: string) => void = () => undefined;
 
   throwIfAny(): void {
     if (this.list.length > 0) {
@@ -156,7 +162,8 @@ function fromSource(mapping: Ec2BlockDeviceMapping): Ec2BlockDeviceMapping {
   const { DeviceName, VirtualName, NoDevice, Ebs } = mapping;
   if (Ebs === undefined) return { DeviceName, VirtualName, NoDevice };
   const { DeleteOnTermination, Encrypted, Iops, SnapshotId, Throughput, VolumeSize, VolumeType: type } = Ebs;
-  return { DeviceName, Ebs: { DeleteOnTermination, Encrypted, Iops, SnapshotId, Throughput, VolumeSize, VolumeType: type } };
+  // Packer copies the source's mapping whole: a VirtualName beside an Ebs block stays.
+  return { DeviceName, VirtualName, Ebs: { DeleteOnTermination, Encrypted, Iops, SnapshotId, Throughput, VolumeSize, VolumeType: type } };
 }
 
 /**
@@ -188,10 +195,11 @@ function planRootVolume(
 ): RootVolume {
   const sourceSize = sourceRoot?.VolumeSize;
   const requested = builder.root_volume_size;
+  // Packer warns and keeps the source's size: a volume made from a snapshot cannot shrink.
   if (sourceSize !== undefined && requested !== undefined && requested < sourceSize) {
-    problems.add(
+    problems.warn(
       problems.at('root_volume_size'),
-      `root_volume_size ${requested} GiB is smaller than the source image's root volume (${sourceSize} GiB): a volume may only grow`,
+      `root_volume_size ${requested} GiB is smaller than the source image's root volume: the volume keeps the source's ${sourceSize} GiB`,
     );
   }
   const size = Math.max(sourceSize ?? 0, requested ?? 0);
@@ -285,14 +293,54 @@ function planImageAttributes(builder: AmazonChrootConfig, source: Image | null):
   };
 }
 
+/** One string with build data rendered; a failure is a problem at `path`, and the text stays. */
+function renderWithBuildData(text: string, fields: Readonly<Record<string, string>>, path: string, problems: Problems): string {
+  try {
+    return renderBuildData(text, fields);
+  } catch (error) {
+    problems.add(path, `cannot be rendered: ${error instanceof Error ? error.message : String(error)}`);
+    return text;
+  }
+}
+
+/**
+ * The builder with Packer's build data (`{{ .SourceAMI }}`, `{{ .BuildRegion }}`, ...) in
+ * ami_description and the tags (keys too) rendered: the model kept them for this moment.
+ */
+function withBuildData(builder: AmazonChrootConfig, fields: Readonly<Record<string, string>>, problems: Problems): AmazonChrootConfig {
+  const tags = (option: 'tags' | 'snapshot_tags' | 'root_volume_tags'): Record<string, string> =>
+    Object.fromEntries(
+      Object.entries(builder[option]).map(([key, value]) => {
+        const path = problems.at(option, key);
+        const rendered = [renderWithBuildData(key, fields, path, problems), renderWithBuildData(value, fields, path, problems)] as const;
+        // The model checked EC2's limits on the template text; these are the rendered tag's.
+        if (rendered[0] === '') problems.add(path, 'the tag key renders empty');
+        if (rendered[0].length > 128) problems.add(path, `the tag key renders to ${rendered[0].length} characters (EC2 allows 128)`);
+        if (rendered[1].length > 256) problems.add(path, `the tag value renders to ${rendered[1].length} characters (EC2 allows 256)`);
+        return rendered;
+      }),
+    );
+  const description = renderWithBuildData(builder.ami_description, fields, problems.at('ami_description'), problems);
+  // The model checked the template's length; what EC2 sees is the rendered text.
+  if (description.length > 255) problems.add(problems.at('ami_description'), `must be at most 255 characters once rendered (got ${description.length})`);
+  return {
+    ...builder,
+    ami_description: description,
+    tags: tags('tags'),
+    snapshot_tags: tags('snapshot_tags'),
+    root_volume_tags: tags('root_volume_tags'),
+  };
+}
+
 /**
  * `source` is the DescribeImages entry of the resolved source image, or null for
  * from_scratch. Throws a ProblemError (400) listing every problem with its field path.
  */
 export function planBuild(request: BuildRequest, source: Image | null, options: PlanOptions): ExecutionInput {
-  const { builder } = request;
   const { buildId } = options;
   const problems = new Problems(options.builderPath ?? 'builders[0]');
+  if (options.warn !== undefined) problems.warn = options.warn;
+  const builder = withBuildData(request.builder, buildDataFields(options.target.region, source), problems);
 
   // The volume must be in the hosts' region to attach to them; copies to other regions are
   // ami_regions' business.

@@ -67,6 +67,15 @@ export function publishedSensitiveValues(request: BuildRequest, builderPath: str
   return PUBLISHED_OPTIONS.flatMap((option) => secretPaths(builder[option], joinPath(builderPath, option), secrets)).map((path) => ({ path, message }));
 }
 
+/** custom_data of a manifest post-processor: kept in the workflow's input and served with the manifest. */
+export function manifestSensitiveValues(request: BuildRequest): FieldError[] {
+  const secrets = request.sensitive_values;
+  const message = 'holds the value of a sensitive variable: the manifest is kept with the build and served by the API; use a variable that is not sensitive here';
+  return (request.post_processors ?? [])
+    .flatMap((manifest) => (manifest.custom_data === null ? [] : secretPaths(manifest.custom_data, joinPath(manifest.path, 'custom_data'), secrets)))
+    .map((path) => ({ path, message }));
+}
+
 const DEFAULT_MOUNTS = new Set(DEFAULT_CHROOT_MOUNTS.map((mount) => mount.join('\u0000')));
 
 /** Packer's default mounts, or some of them: nothing of the host beyond what every build gets. */
@@ -84,6 +93,13 @@ export function hostCommandUses(request: BuildRequest, builderPath: string): Fie
   if (builder.command_wrapper !== DEFAULT_COMMAND_WRAPPER) use('command_wrapper', 'wraps every command');
   if ('manual_mount_command' in builder) use('manual_mount_command', 'mounts with a command');
   if (!onlyDefaultMounts(builder.chroot_mounts)) use('chroot_mounts', 'mounts host file systems other than the defaults');
+  for (const provisioner of request.provisioners) {
+    if (provisioner.type !== 'shell-local') continue;
+    uses.push({
+      path: joinPath('provisioners', provisioner.index),
+      message: 'is a shell-local provisioner: it runs commands on the chroot host, outside the chroot: the factory\'s configuration (hostCommands) does not grant that to you or your team',
+    });
+  }
   return uses;
 }
 

@@ -44,7 +44,8 @@ import { ProblemError } from './http.ts';
 import type { Logger } from './log.ts';
 import { claimName, inFlight, releaseName, type HolderVerdict, type NameClaim } from './name-claims.ts';
 import { planBuild } from './planner.ts';
-import { hostCommandUses, publishedSensitiveValues, refuseIfAny } from './request-policy.ts';
+import { hostCommandUses, manifestSensitiveValues, publishedSensitiveValues, refuseIfAny } from './request-policy.ts';
+import { manifestOptions } from './manifest.ts';
 import { findExistingImage, resolveSourceImage } from './source-image.ts';
 import type { SubmitRequest } from './submit-request.ts';
 
@@ -242,8 +243,8 @@ export async function startBuild({ request, owner, grants, idempotencyKey: key, 
   }
 
   const buildRequest = await validate(request.bundle);
-  const builderPath = Array.isArray(request.bundle.template.builders) ? 'builders[0]' : '';
-  refuseIfAny(publishedSensitiveValues(buildRequest, builderPath), grants.hostCommands ? [] : hostCommandUses(buildRequest, builderPath));
+  const builderPath = buildRequest.builder_path ?? (Array.isArray(request.bundle.template.builders) ? 'builders[0]' : '');
+  refuseIfAny([...publishedSensitiveValues(buildRequest, builderPath), ...manifestSensitiveValues(buildRequest)], grants.hostCommands ? [] : hostCommandUses(buildRequest, builderPath));
   const source = await resolveSourceImage(ec2(), buildRequest.builder, builderPath);
   const sourceImageId = source?.ImageId ?? null;
   const scope: BakeScope = {
@@ -264,7 +265,7 @@ export async function startBuild({ request, owner, grants, idempotencyKey: key, 
   const { bundle: storedBundle, secretValues } = splitSecrets(request.bundle, buildRequest);
   const secretVariables = Object.keys(secretValues);
   const secretId = secretVariables.length === 0 ? null : buildSecretName(buildSecretsPrefix(), buildId);
-  const input = planBuild(buildRequest, source, {
+  const planned = planBuild(buildRequest, source, {
     buildId,
     target: { region: machine.region, accountId: machine.accountId },
     polling: pollingConfig(),
@@ -275,8 +276,12 @@ export async function startBuild({ request, owner, grants, idempotencyKey: key, 
     bakeKey: scope.bakeKey,
     family,
     targets: request.targets,
+    warn: (path, message) => {
+      buildLog.warn({ path }, message);
+    },
     secret: secretId === null ? null : { id: secretId, instanceArnPrefix: `arn:${machine.partition}:ec2:${machine.region}:${machine.accountId}:instance/` },
   });
+  const input = { ...planned, manifest: manifestOptions(buildRequest) };
 
   const keyed = key !== undefined;
   const undo = new Undo();

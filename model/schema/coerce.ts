@@ -35,16 +35,15 @@ export function string() {
 }
 
 /**
- * A list of strings. With `commaSeparated`, a single string is split on commas as Packer's
- * string-to-slice decoding does ("us-east-1,eu-west-1"); only for lists of names, never for
- * commands or mount options where a comma is part of the value.
+ * A list of strings. A single string is split on commas, as Packer's decoder does for every
+ * list of strings (packer-plugin-sdk config/decode.go: StringToSliceHookFunc(",")):
+ * `"mount_options": "commit=900,relatime"`, `"copy_files": "/etc/resolv.conf"`. Parts are
+ * trimmed and empty ones dropped ("a, b" is ["a", "b"]), where Packer would keep " b".
+ * `commaSeparated` is kept for callers that name it; every list splits.
  */
-export function stringList<T extends z.ZodType<string>>(item: T, options: { commaSeparated?: boolean } = {}) {
+export function stringList<T extends z.ZodType<string>>(item: T, _options: { commaSeparated?: boolean } = {}) {
   return z.preprocess(
-    (value) =>
-      options.commaSeparated && typeof value === 'string'
-        ? value.split(',').map((part) => part.trim()).filter((part) => part !== '')
-        : value,
+    (value) => (typeof value === 'string' ? value.split(',').map((part) => part.trim()).filter((part) => part !== '') : value),
     z.array(item, { error: 'must be a list of strings' }),
   );
 }

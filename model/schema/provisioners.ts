@@ -77,5 +77,47 @@ export const fileShape = {
   generated: boolean(),
 };
 
+/**
+ * Packer's `ansible-local`: the playbook and its folders uploaded into the image, then the
+ * image's own `ansible-playbook` run inside the chroot against 127.0.0.1.
+ */
+export const ansibleLocalShape = {
+  ...commonShape,
+  playbook_file: string(),
+  playbook_files: stringList(string()),
+  playbook_dir: string(),
+  playbook_paths: stringList(string()),
+  role_paths: stringList(string()),
+  group_vars: string(),
+  host_vars: string(),
+  galaxy_file: string(),
+  galaxy_command: string(),
+  extra_arguments: stringList(string()),
+  inventory_groups: names(),
+  inventory_file: string(),
+  command: string(),
+  staging_directory: containedAbsolutePath('staging_directory'),
+  clean_staging_directory: boolean(),
+};
+
+/**
+ * Packer's `shell-local` provisioner: commands on the chroot host, outside the image (an
+ * operator's grant, as pre/post_mount_commands).
+ */
+export const shellLocalShape = {
+  ...commonShape,
+  command: string(),
+  inline: stringList(string()),
+  script: string(),
+  scripts: stringList(string()),
+  environment_vars: stringList(environmentAssignment()),
+  env: shellShape.env,
+  execute_command: stringList(string()),
+  inline_shebang: string(),
+  valid_exit_codes: shellShape.valid_exit_codes,
+};
+
 export type ShellShape = typeof shellShape;
+export type AnsibleLocalShape = typeof ansibleLocalShape;
+export type ShellLocalShape = typeof shellLocalShape;
 export type FileShape = typeof fileShape;

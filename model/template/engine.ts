@@ -26,8 +26,9 @@ export interface TemplateScope {
   /**
    * Set when the output is itself a template for a later render: produced text must not be
    * read as an action then, so `{{` in it is written as an action printing "{{".
+   * 'if-kept' escapes only when an action was kept: a string without build data is final.
    */
-  escapeOutput: boolean;
+  escapeOutput: boolean | 'if-kept';
 }
 
 function escapeBraces(text: string): string {
@@ -77,6 +78,7 @@ class Evaluator {
   operand(operand: Operand): string {
     switch (operand.kind) {
       case 'string':
+      case 'number':
         return operand.value;
       case 'function':
         // As in Go, a function named as an argument is called without arguments.
@@ -115,10 +117,13 @@ class Evaluator {
 export function renderTemplate(source: string, scope: TemplateScope): string {
   const nodes = parseTemplateText(source);
   const evaluator = new Evaluator(scope);
-  let out = '';
+  let kept = false;
+  // Text and kept actions as strings; produced values as [escaped, plain], chosen at the end
+  // because 'if-kept' only knows whether to escape once every action is seen.
+  const parts: (string | [escaped: string, plain: string])[] = [];
   for (const node of nodes) {
     if (node.kind === 'text') {
-      out += node.text;
+      parts.push(node.text);
       continue;
     }
     try {
@@ -132,15 +137,17 @@ export function renderTemplate(source: string, scope: TemplateScope): string {
             throw new TemplateError(`${name} cannot share an action with a field that is filled in on the build host`);
           }
         }
-        out += `{{${node.source}}}`;
+        parts.push(`{{${node.source}}}`);
+        kept = true;
         continue;
       }
       const value = evaluator.pipeline(node.pipeline);
-      out += scope.escapeOutput ? escapeBraces(value) : value;
+      parts.push([escapeBraces(value), value]);
     } catch (error) {
       if (error instanceof TemplateError) throw new TemplateError(`in {{${node.source.trim()}}}: ${error.message}`);
       throw error;
     }
   }
-  return out;
+  const escape = scope.escapeOutput === true || (scope.escapeOutput === 'if-kept' && kept);
+  return parts.map((part) => (typeof part === 'string' ? part : escape ? part[0] : part[1])).join('');
 }

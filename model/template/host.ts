@@ -21,3 +21,22 @@ export function renderHostTemplate(template: string, fields: Record<string, stri
     },
   });
 }
+
+/**
+ * The submit's half for build data (`{{ .SourceAMI }}`, `{{ .SourceAMITags.Name }}`, ...):
+ * a tag the source image lacks renders "" (Packer prints "<no value>"). Throws TemplateError.
+ */
+export function renderBuildData(template: string, fields: Readonly<Record<string, string>>): string {
+  // Most strings hold no action: skip the parser for them.
+  if (!template.includes('{{')) return template;
+  return renderTemplate(template, {
+    functions: HOST_FUNCTIONS,
+    keptFunctions: new Set(),
+    escapeOutput: false,
+    field: (name) => {
+      if (Object.hasOwn(fields, name)) return fields[name] as string;
+      if (name.startsWith('SourceAMITags.')) return '';
+      throw new TemplateError(`{{.${name}}} has no value at submit`);
+    },
+  });
+}

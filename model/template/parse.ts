@@ -1,14 +1,16 @@
 /**
  * Parser for the subset of Go's text/template that Packer templates use: text, `{{ }}`
- * actions holding pipelines of function calls, `.Field` references, string literals and
- * parentheses, trim markers (`{{-`, `-}}`) and comments. Control structures and variables
- * are refused with a message instead of being half supported.
+ * actions holding pipelines of function calls, `.Field` and `.Map.Key` references, string
+ * and number literals and parentheses, trim markers (`{{-`, `-}}`) and comments. Control
+ * structures and variables are refused with a message instead of being half supported.
  */
 
 export type Operand =
   | { kind: 'function'; name: string }
   | { kind: 'field'; name: string }
   | { kind: 'string'; value: string }
+  /** Kept as written: functions taking a number (split's index) parse it themselves. */
+  | { kind: 'number'; value: string }
   | { kind: 'pipeline'; pipeline: Pipeline };
 
 export interface Command {
@@ -35,6 +37,7 @@ type Token =
   | { kind: 'ident'; name: string }
   | { kind: 'field'; name: string }
   | { kind: 'string'; value: string }
+  | { kind: 'number'; value: string }
   | { kind: 'pipe' }
   | { kind: 'open' }
   | { kind: 'close' };
@@ -163,8 +166,10 @@ function scanAction(src: string, start: number, openedAt: number): ActionScan {
         throw new TemplateError(`"." on its own is not supported (character ${i + 1}); use a field such as .Device`);
       }
       while (IDENT_PART.test(src[j] ?? '')) j++;
-      if (src[j] === '.') {
-        throw new TemplateError(`nested fields are not supported (character ${i + 1})`);
+      // `.SourceAMITags.Name`: a map's key, kept as one dotted name.
+      while (src[j] === '.' && IDENT_START.test(src[j + 1] ?? '')) {
+        j++;
+        while (IDENT_PART.test(src[j] ?? '')) j++;
       }
       tokens.push({ kind: 'field', name: src.slice(i + 1, j) });
       i = j;
@@ -177,6 +182,13 @@ function scanAction(src: string, start: number, openedAt: number): ActionScan {
       }
       tokens.push({ kind: 'ident', name });
       i = j;
+    } else if (/[0-9]/.test(c) || ((c === '-' || c === '+') && /[0-9]/.test(src[i + 1] ?? ''))) {
+      const number = /^[+-]?\d+(\.\d+)?/.exec(src.slice(i)) as RegExpExecArray;
+      if (IDENT_PART.test(src[i + number[0].length] ?? '')) {
+        throw new TemplateError(`malformed number at character ${i + 1}`);
+      }
+      tokens.push({ kind: 'number', value: number[0] });
+      i += number[0].length;
     } else if (c === '$') {
       throw new TemplateError(`template variables ($...) are not supported (character ${i + 1})`);
     } else {
@@ -213,6 +225,7 @@ function parsePipeline(reader: TokenReader, nested: boolean): Pipeline {
       if (token.kind === 'ident') operands.push({ kind: 'function', name: token.name });
       else if (token.kind === 'field') operands.push({ kind: 'field', name: token.name });
       else if (token.kind === 'string') operands.push({ kind: 'string', value: token.value });
+      else if (token.kind === 'number') operands.push({ kind: 'number', value: token.value });
       else {
         const pipeline = parsePipeline(reader, true);
         if (reader.next()?.kind !== 'close') throw new TemplateError('unclosed "("');

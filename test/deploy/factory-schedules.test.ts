@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseFactoryConfig } from '../../functions/lib/factory-config.ts';
 import { factoryPackagePatterns, scheduleResources, SCHEDULE_GROUP_ID, SCHEDULER_ROLE_ID } from '../../scripts/factory-schedules.ts';
+import { PARSER_WASM_FILES } from '../../model/hcl2/parser.ts';
 
 const config = parseFactoryConfig(
   `
@@ -31,9 +32,9 @@ families:
 const FUNCTIONS = { runSchedule: 'RunScheduleLambdaFunction', lifecycle: 'LifecycleScheduledLambdaFunction' };
 
 describe("factory.yml's part of the deployment", () => {
-  it('packages the configuration and each template folder once', () => {
-    expect(factoryPackagePatterns(config)).toEqual(['factory.yml', 'batch/**', 'web/base/**']);
-    expect(factoryPackagePatterns({ families: {} })).toEqual(['factory.yml']);
+  it('packages the configuration, each template folder once, and the template parser', () => {
+    expect(factoryPackagePatterns(config)).toEqual(['factory.yml', 'batch/**', 'web/base/**', ...PARSER_WASM_FILES]);
+    expect(factoryPackagePatterns({ families: {} })).toEqual(['factory.yml', ...PARSER_WASM_FILES]);
   });
 
   it('schedules each family schedule and lifecycle, in the stack\'s group, invoking with {"family": NAME}', () => {

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { iamReference, type IamReference } from './iam-reference.ts';
 import type { Resource, Template } from '../../local/factory-resources.ts';
 import { loadFactoryConfig } from '../../functions/lib/factory-config.ts';
+import { PARSER_WASM_FILES } from '../../model/hcl2/parser.ts';
 import { REQUEST_MODELS_DIR } from '../../scripts/request-models.ts';
 import { byRoute, documentedRoutes, frameworkFunctionId, serverlessRoutes } from './api-routes.ts';
 
@@ -30,6 +31,7 @@ const HANDLERS = [
   'functions/list-builds.handler',
   'functions/get-build.handler',
   'functions/get-build-log.handler',
+  'functions/get-build-manifest.handler',
   'functions/cancel-build.handler',
   'functions/clean-up-build.handler',
   'functions/regional-call.handler',
@@ -373,6 +375,14 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
       expect(files, id).toContain('factory.yml');
       if (handler === 'functions/list-families.handler') continue;
       for (const family of Object.values(config.families)) expect(files, id).toContain(family.template);
+    }
+  });
+
+  it('ships the HCL2 parser\'s WASM files with every function that loads templates', () => {
+    for (const handler of ['functions/submit-build.handler', 'functions/run-schedule.handler', 'functions/start-family-run.handler']) {
+      const [id, fn] = lambdas.find(([, candidate]) => candidate.Properties?.Handler === handler) ?? ['', { Type: '' }];
+      const files = [...readZip(join(SERVERLESS_DIR, basename(String(record(fn.Properties?.Code, `${id} Code`).S3Key)))).keys()];
+      for (const wasm of PARSER_WASM_FILES) expect(files, id).toContain(wasm);
     }
   });
 

@@ -1,5 +1,5 @@
 /**
- * GET /builds, GET /builds/{id}, GET /builds/{id}/log and DELETE /builds/{id} against a
+ * GET /builds, GET /builds/{id}, GET /builds/{id}/log, GET /builds/{id}/manifest and DELETE /builds/{id} against a
  * real moto server, on builds started through POST /builds.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as cancel } from '../../functions/cancel-build.ts';
 import { handler as getBuild } from '../../functions/get-build.ts';
 import { handler as getLog } from '../../functions/get-build-log.ts';
+import { handler as getManifest } from '../../functions/get-build-manifest.ts';
+import { artifactId, runUuid } from '../../functions/lib/manifest.ts';
 import { handler as listBuilds } from '../../functions/list-builds.ts';
 import { handler as submit } from '../../functions/submit-build.ts';
 import {
@@ -24,9 +26,9 @@ let running: string;
 
 const UNKNOWN = 'b-0000000000zzzzzzzzzzzzzzzz';
 
-async function start(machine: string, amiName: string): Promise<string> {
+async function start(machine: string, amiName: string, rest: Record<string, unknown> = {}): Promise<string> {
   aws.useStateMachine(machine);
-  const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: amiName }) }));
+  const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, ami_name: amiName, name: 'web' }, rest) }));
   expect(answer.status).toBe(202);
   return answer.body.buildId as string;
 }
@@ -39,7 +41,9 @@ beforeAll(async () => {
   // Stops at once when cancelled, where the real workflow's claim task takes a moment.
   holding = await aws.createStateMachine('build-image-holding', HOLDING_WORKFLOW);
   sourceImage = await aws.registerImage('debian-12-base');
-  finished = await start(finishing, 'finished-build');
+  finished = await start(finishing, 'finished-build', {
+    'post-processors': [{ type: 'manifest', output: 'manifest.json', strip_path: true, custom_data: { label: '{{user `label`}}' } }],
+  });
   await waitForStatus(aws.sfn, arnOf(finishing, finished), (status) => status === 'SUCCEEDED');
   running = await start(holding, 'running-build');
   await waitForStatus(aws.sfn, arnOf(holding, running), (status) => status === 'RUNNING');
@@ -137,6 +141,47 @@ describe('GET /builds/{id}/log', () => {
     const noLog = await call(getLog, byId('GET', '/builds/{id}/log', running));
     expect(noLog.status).toBe(404);
     expect(noLog.body.error).toBe('LogNotAvailable');
+  });
+});
+
+describe('GET /builds/{id}/manifest', () => {
+  it("answers Packer's manifest of a succeeded build, with the template's custom_data", async () => {
+    aws.useStateMachine(finishing);
+    const answer = await call(getManifest, byId('GET', '/builds/{id}/manifest', finished));
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({
+      builds: [{
+        name: 'web',
+        builder_type: 'amazon-chroot',
+        build_time: expect.any(Number) as number,
+        files: null,
+        artifact_id: `${REGION}:${FINISHED_IMAGE_ID}`,
+        packer_run_uuid: runUuid(finished),
+        custom_data: { label: 'test' },
+      }],
+      last_run_uuid: runUuid(finished),
+    });
+    expect(runUuid(finished)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('answers 404 for an unknown build, and for one that has not succeeded', async () => {
+    aws.useStateMachine(holding);
+    expect((await call(getManifest, byId('GET', '/builds/{id}/manifest', UNKNOWN))).body.error).toBe('BuildNotFound');
+    const notYet = await call(getManifest, byId('GET', '/builds/{id}/manifest', running));
+    expect(notYet.status).toBe(404);
+    expect(notYet.body.error).toBe('ManifestNotAvailable');
+  });
+
+  it('lists every available image, one per region, the build account first, sorted', () => {
+    const image = (region: string, accountId: string, imageId: string | null, state?: 'available' | 'failed' | 'deregistered') =>
+      ({ region, accountId, imageId, snapshotIds: [], ...(state ? { state } : {}) });
+    expect(artifactId([
+      image('us-west-2', '222222222222', 'ami-2'),
+      image('us-west-2', ACCOUNT_ID, 'ami-1'),
+      image('eu-west-1', ACCOUNT_ID, null, 'failed'),
+      image('ap-south-1', ACCOUNT_ID, 'ami-3', 'deregistered'),
+      image('eu-central-1', '222222222222', 'ami-4', 'available'),
+    ], ACCOUNT_ID)).toBe('eu-central-1:ami-4,us-west-2:ami-1');
   });
 });
 

@@ -74,10 +74,12 @@ describe('root volume size', () => {
     expect(input.registerImage.BlockDeviceMappings?.[0]?.Ebs?.VolumeSize).toBe(32);
   });
 
-  it('may not shrink', () => {
-    expect(problemsOf(() => plan({ root_volume_size: 4 }))).toEqual([
-      { path: 'builders[0].root_volume_size', message: expect.stringContaining('may only grow') as string },
-    ]);
+  it('does not shrink: a smaller root_volume_size keeps the source\'s size, with a warning (as Packer)', () => {
+    const warnings: { path: string; message: string }[] = [];
+    const input = plan({ root_volume_size: 4 }, SOURCE, { warn: (path, message) => warnings.push({ path, message }) });
+    expect(input.createVolume.Size).toBe(8);
+    expect(input.registerImage.BlockDeviceMappings?.[0]?.Ebs?.VolumeSize).toBe(8);
+    expect(warnings).toEqual([{ path: 'builders[0].root_volume_size', message: expect.stringContaining('keeps the source\'s 8 GiB') as string }]);
   });
 
   it('drops provisioned performance on a change of volume type; io1 without a source io1 is refused', () => {
@@ -93,6 +95,21 @@ describe('block device mappings', () => {
       { DeviceName: '/dev/xvdb', Ebs: { SnapshotId: 'snap-0data', VolumeSize: 100, VolumeType: 'st1', DeleteOnTermination: false } },
       { DeviceName: '/dev/xvdc', VirtualName: 'ephemeral0' },
     ]);
+  });
+
+  it('keeps a source mapping\'s VirtualName beside its Ebs block, as Packer copies it whole', () => {
+    const source: Image = {
+      ...SOURCE,
+      BlockDeviceMappings: [
+        ...(SOURCE.BlockDeviceMappings ?? []).slice(0, 1),
+        { DeviceName: '/dev/xvdd', VirtualName: 'ephemeral1', Ebs: { SnapshotId: 'snap-0data', VolumeSize: 10, VolumeType: 'gp2', DeleteOnTermination: true } },
+      ],
+    };
+    expect(plan({}, source).registerImage.BlockDeviceMappings?.[1]).toEqual({
+      DeviceName: '/dev/xvdd',
+      VirtualName: 'ephemeral1',
+      Ebs: { SnapshotId: 'snap-0data', VolumeSize: 10, VolumeType: 'gp2', DeleteOnTermination: true },
+    });
   });
 
   it('replaces the source\'s mappings with ami_block_device_mappings', () => {
@@ -205,6 +222,69 @@ describe('tags, polling, target', () => {
   it('refuses a region other than the factory\'s', () => {
     expect(problemsOf(() => plan({ region: 'us-west-2' })).map((p) => p.path)).toEqual(['builders[0].region']);
     expect(plan({ region: 'eu-west-1' }).target).toEqual({ region: 'eu-west-1', accountId: '111122223333' });
+  });
+});
+
+describe('build data (Packer\'s BuildInfoTemplate)', () => {
+  const source: Image = {
+    ...SOURCE,
+    OwnerId: '137112412989',
+    ImageOwnerAlias: 'amazon',
+    CreationDate: '2024-04-01T10:00:00.000Z',
+    Tags: [{ Key: 'Name', Value: 'debian' }],
+  };
+  const templated = {
+    ami_description: 'from {{ .SourceAMIName }} ({{.SourceAMI}}) in {{ .BuildRegion }}',
+    tags: {
+      source: '{{ .SourceAMI }}',
+      '{{ .SourceAMIOwnerName }}-owner': '{{ .SourceAMIOwner }}',
+      created: '{{ .SourceAMICreationDate }}',
+      name: '{{ .SourceAMITags.Name | upper }}',
+      missing: 'x{{ .SourceAMITags.Nope }}',
+    },
+    snapshot_tags: { from: '{{ .SourceAMIName | replace_all "-" "_" }}' },
+    root_volume_tags: { from: '{{ .SourceAMI }}' },
+  };
+
+  it('is rendered from the resolved source image in the description and every tag option', () => {
+    const input = plan(templated, source);
+    expect(input.registerImage.Description).toBe('from debian-12-arm64 (ami-0aaaaaaaaaaaaaaaa) in eu-west-1');
+    const imageTags = input.registerImage.TagSpecifications?.[0]?.Tags;
+    for (const [Key, Value] of Object.entries({
+      source: 'ami-0aaaaaaaaaaaaaaaa',
+      'amazon-owner': '137112412989',
+      created: '2024-04-01T10:00:00.000Z',
+      name: 'DEBIAN',
+      missing: 'x',
+    })) {
+      expect(imageTags).toContainEqual({ Key, Value });
+    }
+    const volumeTags = input.createVolume.TagSpecifications?.[0]?.Tags ?? [];
+    expect(volumeTags).toContainEqual({ Key: 'from', Value: 'ami-0aaaaaaaaaaaaaaaa' });
+    expect(input.createSnapshot.TagSpecifications?.[0]?.Tags).toContainEqual({ Key: 'from', Value: 'debian_12_arm64' });
+  });
+
+  it('is held to EC2\'s limits once rendered', () => {
+    expect(problemsOf(() => plan({ tags: { '{{ .SourceAMITags.Nope }}': 'v' }, ami_description: '{{.SourceAMI}}'.padEnd(255, 'x') }, source))).toEqual([
+      { path: 'builders[0].ami_description', message: expect.stringContaining('at most 255 characters once rendered') as string },
+      { path: 'builders[0].tags["{{ .SourceAMITags.Nope }}"]', message: 'the tag key renders empty' },
+    ]);
+  });
+
+  it('is empty from scratch, as in Packer; the region is still known', () => {
+    const input = plan(
+      {
+        ...templated,
+        from_scratch: true,
+        root_volume_size: 4,
+        root_device_name: '/dev/xvda',
+        ami_virtualization_type: 'hvm',
+        pre_mount_commands: ['true'],
+        ami_block_device_mappings: [{ device_name: '/dev/xvda' }],
+      },
+      null,
+    );
+    expect(input.registerImage.Description).toBe('from  () in eu-west-1');
   });
 });
 

@@ -201,12 +201,12 @@ describe('POST /builds refuses', () => {
   it('a template with errors, listing every one with its path (400)', async () => {
     const answer = await call(
       submit,
-      submitEvent({ bundle: bundle({ ami_name: undefined, source_ami: 'ami-1', root_volume_size: 'big', no_such_option: true }, { 'post-processors': [] }) }),
+      submitEvent({ bundle: bundle({ ami_name: undefined, source_ami: 'ami-1', root_volume_size: 'big', no_such_option: true }, { 'post-processors': ['compress'] }) }),
     );
     expect(answer.status).toBe(400);
     expect(answer.body.error).toBe('InvalidTemplate');
     const paths = (answer.body.errors as { path: string; message: string }[]).map((error) => error.path);
-    expect(paths).toEqual(['builders[0].ami_name', 'builders[0].no_such_option', 'builders[0].root_volume_size', 'builders[0].source_ami', 'post-processors']);
+    expect(paths).toEqual(['builders[0].ami_name', 'builders[0].no_such_option', 'builders[0].root_volume_size', 'builders[0].source_ami', 'post-processors[0].type']);
     for (const error of answer.body.errors as { message: string }[]) expect(error.message).not.toBe('');
   });
 
@@ -230,11 +230,11 @@ describe('POST /builds refuses', () => {
     expect(answer.body.message).toContain('instance-store');
   });
 
-  it('a root_volume_size smaller than the source\'s root volume (400)', async () => {
-    const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, root_volume_size: 10 }) }));
+  it('a root_volume_type the source\'s root volume cannot give provisioned iops for (400)', async () => {
+    const answer = await call(submit, submitEvent({ bundle: bundle({ source_ami: sourceImage, root_volume_type: 'io1' }) }));
     expect(answer.status).toBe(400);
-    expect(answer.body).toMatchObject({ error: 'InvalidBuildPlan', errors: [{ path: 'builders[0].root_volume_size' }] });
-    expect(answer.body.message).toContain('may only grow');
+    expect(answer.body).toMatchObject({ error: 'InvalidBuildPlan', errors: [{ path: 'builders[0].root_volume_type' }] });
+    expect(answer.body.message).toContain('needs provisioned iops');
   });
 
   it('targets in an account outside the team\'s targetAccounts, naming each (403)', async () => {

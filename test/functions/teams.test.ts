@@ -417,6 +417,25 @@ describe('host-side commands', () => {
     expect(await claimOn('host-commands-refused')).toBeUndefined();
   });
 
+  it('name the chosen builder by its own path, shell-local provisioners, and sensitive custom_data (400)', async () => {
+    aws.useStateMachine(finishing);
+    const template = bundle({ source_ami: sourceImage, ami_name: 'host-commands-chosen', name: 'chroot', pre_mount_commands: ['echo pre'] }, {
+      variables: { token: 's3cr3t-value' },
+      'sensitive-variables': ['token'],
+      provisioners: [{ type: 'shell', inline: ['echo in the chroot'] }, { type: 'shell-local', inline: ['echo on the host'] }],
+      'post-processors': [{ type: 'manifest', custom_data: { token: '{{user `token`}}' } }],
+    }) as { template: { builders: unknown[] } };
+    template.template.builders = [{ type: 'docker', name: 'elsewhere' }, ...template.template.builders];
+    const answer = await call(submit, submitEvent({ bundle: template }, {}, CALLER));
+    expect(answer.status).toBe(400);
+    expect(answer.body.error).toBe('RequestNotAllowed');
+    expect((answer.body.errors as { path: string }[]).map((error) => error.path).sort()).toEqual([
+      'builders[1].pre_mount_commands',
+      'post-processors[0].custom_data.token',
+      'provisioners[1]',
+    ]);
+  });
+
   it('accept Packer\'s default mounts, or some of them, without a grant', async () => {
     const buildId = await (async () => {
       aws.useStateMachine(finishing);

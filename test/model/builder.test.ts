@@ -326,7 +326,7 @@ const BAD: BadCase[] = [
   },
   { name: 'tag list shape', patch: { root_volume_tag: [{ key: 'a' }], tag: { key: 'x' } }, errors: [['root_volume_tag[0].value', 'must be a string'], ['tag', 'must be a list']] },
   { name: 'skip_save_build_region without copies', patch: { region: 'us-east-1', ami_regions: ['us-east-1'], skip_save_build_region: true }, errors: [['skip_save_build_region', 'the build would keep no image']] },
-  { name: 'shape errors', patch: { sriov_support: 'yes', root_volume_size: 1.5, mount_options: 'noatime' }, errors: [['mount_options', 'list of strings'], ['root_volume_size', 'whole number'], ['sriov_support', 'true or false']] },
+  { name: 'shape errors', patch: { sriov_support: 'yes', root_volume_size: 1.5, mount_options: 3 }, errors: [['mount_options', 'list of strings'], ['root_volume_size', 'whole number'], ['sriov_support', 'true or false']] },
   { name: 'aws_polling', patch: { aws_polling: { delay_seconds: 0, max_attemps: 3 } }, errors: [['aws_polling.delay_seconds', 'at least 1'], ['aws_polling.max_attemps', 'unknown configuration key']] },
   { name: 'device_path outside /dev', patch: { device_path: '/tmp/disk' }, errors: [['device_path', 'device path under /dev']] },
 ];

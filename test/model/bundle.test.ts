@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bundleTemplateFile } from '../../model/bundle.ts';
+import { bundleTemplateFile, loadBundle } from '../../model/bundle.ts';
 import { baseBuilder } from '../support/templates.ts';
 
 let dir: string;
@@ -30,6 +30,34 @@ async function templateWith(provisioners: unknown[]): Promise<string> {
 }
 
 describe('bundleTemplateFile', () => {
+  it("bundles ansible-local's playbooks and folders, and shell-local's scripts", async () => {
+    await mkdir(join(dir, 'ansible', 'roles', 'web', 'tasks'), { recursive: true });
+    await writeFile(join(dir, 'ansible', 'roles', 'web', 'tasks', 'main.yml'), '[]\n');
+    await writeFile(join(dir, 'ansible', 'site.yml'), '- hosts: all\n');
+    await writeFile(join(dir, 'requirements.yml'), '[]\n');
+    await writeFile(join(dir, 'local.sh'), 'echo local\n');
+    const bundle = await bundleTemplateFile(
+      await templateWith([
+        { type: 'ansible-local', playbook_file: 'ansible/site.yml', role_paths: ['ansible/roles/web'], galaxy_file: 'requirements.yml' },
+        { type: 'shell-local', script: 'local.sh' },
+      ]),
+    );
+    expect(Object.keys(bundle.files).sort()).toEqual(['ansible/roles/web/tasks/main.yml', 'ansible/site.yml', 'local.sh', 'requirements.yml']);
+  });
+
+  it('carries the build chosen by --only or --except to the factory, which builds the same one', async () => {
+    const path = join(dir, 'template.json');
+    await writeFile(path, JSON.stringify({
+      builders: [{ ...baseBuilder, name: 'first' }, { ...baseBuilder, name: 'second', ami_name: 'second-{{timestamp}}' }, { type: 'docker' }],
+    }));
+    const bundle = await bundleTemplateFile(path, { except: ['first'] });
+    expect(bundle.build).toBe('second');
+    const request = await loadBundle(bundle, await mkdtemp(join(tmpdir(), 'bundle-load-')));
+    expect(request).toMatchObject({ builder: { name: 'second' }, builder_path: 'builders[1]' });
+    // Without a choice the bundle is as it always was: one builder, no `build`.
+    expect('build' in (await bundleTemplateFile(await templateWith([])))).toBe(false);
+  });
+
   it('bundles the files inside the template folder, folders walked', async () => {
     await mkdir(join(dir, 'files', 'etc'), { recursive: true });
     await writeFile(join(dir, 'files', 'etc', 'motd'), 'hello\n');

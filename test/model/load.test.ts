@@ -48,22 +48,86 @@ describe('template structure', () => {
     ]);
   });
 
-  it('refuses post-processors and unknown keys', () => {
-    expectErrors(errorsOf(() => parse({ builders: [baseBuilder], 'post-processors': [{ type: 'manifest' }], provisioner: [] })), [
-      ['post-processors', 'post-processors are not supported'],
-      ['provisioner', 'unknown configuration key "provisioner"; did you mean "provisioners"?'],
+  it('takes the manifest post-processor, and refuses the others and unknown keys', () => {
+    const request = parse({
+      variables: { team: 'web' },
+      builders: [{ ...baseBuilder, name: 'a' }, { type: 'docker', name: 'd' }],
+      'post-processors': [
+        'manifest',
+        [{ type: 'manifest', output: 'ignored.json', strip_path: true, strip_time: true, custom_data: { team: '{{user `team`}}', n: 1 } }],
+        { type: 'manifest', only: ['d'] },
+      ],
+    });
+    expect(request.post_processors).toEqual([
+      { type: 'manifest', path: 'post-processors[0]', custom_data: null, strip_time: false },
+      { type: 'manifest', path: 'post-processors[1][0]', custom_data: { team: 'web', n: '1' }, strip_time: true },
     ]);
+    expect(parse({ builders: [baseBuilder] }).post_processors).toBeUndefined();
+    expectErrors(
+      errorsOf(() => parse({
+        builders: [baseBuilder],
+        'post-processors': [{ type: 'shell-local', inline: ['x'] }, ['compress'], { type: 'manifest', outptu: 'x', only: ['nope'] }, 3],
+        provisioner: [],
+      })),
+      [
+        ['post-processors[0].type', 'post-processor "shell-local" is not supported: it runs on the machine that ran Packer'],
+        ['post-processors[1][0].type', 'post-processor "compress" is not supported'],
+        ['post-processors[2].only[0]', 'no build is named "nope"'],
+        ['post-processors[2].outptu', 'unknown configuration key "outptu"; did you mean "output"?'],
+        ['post-processors[3]', 'a post-processor must be a type name'],
+        ['provisioner', 'unknown configuration key "provisioner"; did you mean "provisioners"?'],
+      ],
+    );
   });
 
-  it('needs exactly one amazon-chroot builder', () => {
+  it('needs an amazon-chroot builder, and one chosen when there are several', () => {
     expectErrors(errorsOf(() => parse({ provisioners: [] })), [['builders', 'builders is required']]);
     expectErrors(errorsOf(() => parse({ builders: { type: 'amazon-chroot' } })), [['builders', 'must be a list of builders']]);
-    expectErrors(errorsOf(() => parse({ builders: [baseBuilder, { type: 'amazon-ebs' }] })), [
-      ['builders', 'exactly one builder (of type "amazon-chroot") is supported, got 2'],
-      ['builders[1].type', 'builder type "amazon-ebs" is not supported: only "amazon-chroot"'],
+    expectErrors(errorsOf(() => parse({ builders: [] })), [['builders', 'no "amazon-chroot" builder']]);
+    expectErrors(errorsOf(() => parse({ builders: [{ type: 'docker' }] })), [['builders', 'no "amazon-chroot" builder']]);
+    expectErrors(errorsOf(() => parse({ builders: [baseBuilder, { ...baseBuilder, name: 'b' }] })), [
+      ['builders', '2 "amazon-chroot" builders ("amazon-chroot", "b" (amazon-chroot)): the factory builds one image per request; choose one with --only NAME'],
     ]);
-    expectErrors(errorsOf(() => parse({ builders: [] })), [['builders', 'got 0']]);
+    expectErrors(errorsOf(() => parse({ builders: [baseBuilder, { ...baseBuilder }, {}] })), [
+      ['builders', '2 "amazon-chroot" builders'],
+      ['builders[1]', 'build name "amazon-chroot" is also builders[0]\'s'],
+      ['builders[2].type', 'type is required'],
+    ]);
     expectErrors(errorsOf(() => parse([baseBuilder])), [['', 'a template must be a JSON object']]);
+  });
+
+  it('ignores builders of other types unless chosen', () => {
+    const template = { builders: [{ type: 'amazon-ebs', name: 'ebs', anything: 1 }, { ...baseBuilder, name: 'chroot' }] };
+    expect(parse(template)).toMatchObject({ builder: { name: 'chroot' }, builder_path: 'builders[1]' });
+    expectErrors(errorsOf(() => parse(template, { only: ['ebs'] })), [
+      ['builders[0].type', 'builder type "amazon-ebs" is not supported (chosen by --only "ebs"): the factory runs only "amazon-chroot" builders'],
+    ]);
+    expectErrors(errorsOf(() => parse(template, { only: ['ebs', 'chroot'] })), [['builders[0].type', 'chosen by --only "ebs"']]);
+  });
+
+  it('chooses a builder by name or type with --only and --except', () => {
+    const template = {
+      builders: [{ ...baseBuilder, name: 'a', ami_name: 'img-a' }, { ...baseBuilder, name: 'b', ami_name: 'img-b' }, { type: 'docker' }],
+      provisioners: [
+        { type: 'shell', inline: ['on a'], only: ['a'] },
+        { type: 'shell', inline: ['not on a'], except: ['a'], override: { b: { inline: ['on b'] }, a: { inline: ['never'] } } },
+      ],
+    };
+    const a = parse(template, { only: ['a'] });
+    expect(a).toMatchObject({ builder: { name: 'a', ami_name: 'img-a' }, builder_path: 'builders[0]' });
+    expect(a.provisioners.map((p) => p.type === 'shell' && p.inline)).toEqual([['on a']]);
+    const b = parse(template, { except: ['a'] });
+    expect(b).toMatchObject({ builder: { name: 'b' }, builder_path: 'builders[1]' });
+    expect(b.provisioners.map((p) => p.type === 'shell' && p.inline)).toEqual([['on b']]);
+    expectErrors(errorsOf(() => parse(template, { only: ['amazon-chroot'] })), [['builders', '2 "amazon-chroot" builders left by --only/--except']]);
+    expectErrors(errorsOf(() => parse(template, { only: ['c'], except: ['z'] })), [
+      ['--except', 'no builder is named or of type "z"; this template\'s builds: "a" (amazon-chroot), "b" (amazon-chroot), "docker"'],
+      ['--only', 'no builder is named or of type "c"'],
+    ]);
+    expectErrors(errorsOf(() => parse({ ...template, provisioners: [{ type: 'shell', inline: ['x'], only: ['c'] }] }, { only: ['a'] })), [
+      ['provisioners[0].only[0]', 'no build is named "c" (this template\'s builds: "a", "b", "docker")'],
+    ]);
+    expectErrors(errorsOf(() => parse({ ...baseBuilder }, { except: ['amazon-chroot'] })), [['builders', 'no "amazon-chroot" builder left']]);
   });
 
   it('reports every error of every section at once, sorted by path', () => {

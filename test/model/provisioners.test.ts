@@ -141,8 +141,8 @@ interface BadCase {
 
 const BAD: BadCase[] = [
   { name: 'not an object', provisioner: 'shell', errors: [['', 'a provisioner must be a JSON object']] },
-  { name: 'no type', provisioner: { inline: ['x'] }, errors: [['.type', 'type is required (one of shell, file)']] },
-  { name: 'unsupported type', provisioner: { type: 'ansible', playbook_file: 'x.yml' }, errors: [['.type', 'provisioner type "ansible" is not supported; supported types: shell, file']] },
+  { name: 'no type', provisioner: { inline: ['x'] }, errors: [['.type', 'type is required (one of shell, file, ansible-local, shell-local)']] },
+  { name: 'unsupported type', provisioner: { type: 'ansible', playbook_file: 'x.yml' }, errors: [['.type', 'provisioner type "ansible" is not supported (it connects over SSH or WinRM from the requesting machine, and a chroot build has no connection: use "ansible-local", which runs the image\'s own Ansible in the chroot); supported types: shell, file, ansible-local, shell-local']] },
   { name: 'shell without commands', provisioner: { type: 'shell', inline: [] }, errors: [['', 'one of inline, script or scripts is required']] },
   {
     name: 'shell with inline, script and scripts',
@@ -205,5 +205,73 @@ describe('invalid provisioners', () => {
 
   it('requires a list', () => {
     expectErrors(errorsOf(() => parse(template({}, { provisioners: { type: 'shell' } }))), [['provisioners', 'must be a list of provisioners']]);
+  });
+});
+
+describe('ansible-local provisioner', () => {
+  it("resolves its files and folders against the template's folder, with Packer's defaults", () => {
+    mkdirSync(join(dir, 'roles', 'web'), { recursive: true });
+    mkdirSync(join(dir, 'group_vars'), { recursive: true });
+    writeFileSync(join(dir, 'site.yml'), '- hosts: all\n');
+    expect(provisioners([{ type: 'ansible-local', playbook_file: 'site.yml', role_paths: ['roles/web'], group_vars: 'group_vars/', inventory_groups: 'web,db', timeout: '1m' }])).toEqual([
+      {
+        type: 'ansible-local',
+        index: 0,
+        playbook_files: [join(dir, 'site.yml')],
+        playbook_dir: undefined,
+        playbook_paths: [],
+        role_paths: [join(dir, 'roles', 'web')],
+        group_vars: join(dir, 'group_vars'),
+        host_vars: undefined,
+        galaxy_file: undefined,
+        galaxy_command: 'ansible-galaxy',
+        extra_arguments: [],
+        inventory_groups: ['web', 'db'],
+        inventory_file: undefined,
+        command: 'ANSIBLE_FORCE_COLOR=1 PYTHONUNBUFFERED=1 ansible-playbook',
+        staging_directory: undefined,
+        clean_staging_directory: false,
+        pause_before_ms: 0,
+        timeout_ms: 60_000,
+      },
+    ]);
+  });
+
+  it('names each bad option', () => {
+    expectErrors(provisionerErrors([{ type: 'ansible-local', playbook_dir: 'nope', staging_directory: 'relative', galaxy_command: 'g', playbok_file: 'x' }]), [
+      ['provisioners[0]', 'one of playbook_file or playbook_files is required'],
+      ['provisioners[0].galaxy_command', 'galaxy_command is used only with galaxy_file'],
+      ['provisioners[0].playbok_file', 'did you mean "playbook_file"?'],
+      ['provisioners[0].playbook_dir', 'no such file or directory'],
+      ['provisioners[0].staging_directory', 'absolute path'],
+    ]);
+  });
+});
+
+describe('shell-local provisioner', () => {
+  it("takes command, inline or scripts, with Packer's execute_command", () => {
+    expect(provisioners([{ type: 'shell-local', command: 'echo {{user `x`}}hi', environment_vars: ['A=b'] }])).toEqual([
+      {
+        type: 'shell-local',
+        index: 0,
+        inline: ['echo hi'],
+        scripts: [],
+        environment_vars: ['A=b'],
+        env: {},
+        execute_command: ['/bin/sh', '-c', '{{.Vars}} {{.Script}}'],
+        inline_shebang: '/bin/sh -e',
+        valid_exit_codes: [0],
+        pause_before_ms: 0,
+        timeout_ms: undefined,
+      },
+    ]);
+    expect(provisioners([{ type: 'shell-local', scripts: ['setup.sh'], execute_command: ['bash', '{{.Script}}'] }])[0]).toMatchObject({ scripts: [join(dir, 'setup.sh')], execute_command: ['bash', '{{.Script}}'] });
+  });
+
+  it('names each bad option', () => {
+    expectErrors(provisionerErrors([{ type: 'shell-local', command: 'x', inline: ['y'], execute_command: ['/bin/sh', '{{.Path}}'] }]), [
+      ['provisioners[0].execute_command[1]', '{{.Path}}'],
+      ['provisioners[0].inline', 'conflicts with command'],
+    ]);
   });
 });

@@ -67,7 +67,6 @@ describe('template errors', () => {
     ['{{timestamp', 'unterminated "{{" opened at character 1'],
     ['x {{isotime "a" "b"}}', 'wrong number of arguments for isotime'],
     ['{{user}}', 'wrong number of arguments for user'],
-    ['{{user `missing`}}', 'user variable "missing" is not declared in "variables"'],
     ['{{if 1}}x{{end}}', '"if" is not supported'],
     ['{{$x}}', 'template variables ($...) are not supported'],
     ['{{"a" "b"}}', 'only a function can take arguments'],
@@ -118,7 +117,7 @@ describe('dot fields', () => {
     const errors = errorsOf(() =>
       parse(
         template(
-          { ami_name: 'x-{{.Device}}', mount_path: '/mnt/{{.MountPath}}', command_wrapper: '{{.Device}} {{.Command}}', tags: { a: '{{.SourceAMI}}' } },
+          { ami_name: 'x-{{.Device}}', mount_path: '/mnt/{{.MountPath}}', command_wrapper: '{{.Device}} {{.Command}}', tags: { a: '{{.Nope}}' } },
           { provisioners: [{ type: 'shell', inline: ['echo {{.Path}}'], execute_command: '{{.Command}}' }] },
         ),
       ),
@@ -127,7 +126,7 @@ describe('dot fields', () => {
       ['builders[0].ami_name', '.Device is only available in pre_mount_commands, post_mount_commands, mount_path; this option takes no dot fields'],
       ['builders[0].command_wrapper', 'here only .Command is available'],
       ['builders[0].mount_path', '.MountPath is only available in post_mount_commands; here only .Device is available'],
-      ['builders[0].tags.a', 'unknown field .SourceAMI'],
+      ['builders[0].tags.a', 'unknown field .Nope'],
       ['provisioners[0].execute_command', 'here only .Vars and .Path are available'],
       ['provisioners[0].inline[0]', '.Path is only available in shell provisioner execute_command'],
     ]);

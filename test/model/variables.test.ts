@@ -24,9 +24,9 @@ describe('variables', () => {
     expect(parse(json, { vars: { a: 'given' } }).builder.ami_description).toBe('given');
   });
 
-  it('refuses values for undeclared variables', () => {
-    expectErrors(errorsOf(() => parse(withVariables({ a: 'x' }), { vars: { region: 'eu-west-1' } })), [
-      ['variables.region', 'is given a value (--var) but is not declared in "variables"'],
+  it('accepts values for undeclared variables with a warning, as Packer does', () => {
+    expect(parse(withVariables({ a: 'x' }), { vars: { region: 'eu-west-1' } }).warnings).toEqual([
+      { path: 'variables.region', message: 'is given a value (--var) but is not declared in "variables": ignored' },
     ]);
   });
 
@@ -73,11 +73,12 @@ describe('sensitive variables', () => {
     expect(parse(json, { vars: { password: 'correct horse' } }).sensitive_values).toEqual(['correct horse', 'x']);
   });
 
-  it('must name declared variables', () => {
-    expectErrors(errorsOf(() => parse(withVariables({ a: 'x' }, '{{user `a`}}', { 'sensitive-variables': ['a', 'nope', 3] }))), [
-      ['sensitive-variables[1]', '"nope" is not declared in "variables"'],
-      ['sensitive-variables[2]', 'must be a variable name'],
-    ]);
+  it('must be names; an undeclared one is ignored with a warning, as Packer does', () => {
+    const json = withVariables({ a: 'x' }, '{{user `a`}}', { 'sensitive-variables': ['a', 'nope', 3] });
+    expectErrors(errorsOf(() => parse(json)), [['sensitive-variables[2]', 'must be a variable name']]);
+    const request = parse(withVariables({ a: 'x' }, '{{user `a`}}', { 'sensitive-variables': ['a', 'nope'] }));
+    expect(request.sensitive_values).toEqual(['x']);
+    expect(request.warnings).toEqual([{ path: 'sensitive-variables[1]', message: '"nope" is not declared in "variables": ignored' }]);
   });
 
   it('masks values in text and in structured data', () => {

@@ -87,7 +87,7 @@ export async function runChrootBuild(options: ChrootBuildOptions): Promise<Chroo
   const grants = options.grants ?? { hostCommands: false };
   try {
     // Refused before anything on the host changes.
-    assertHostCommandsGranted(options.request.builder, grants);
+    assertHostCommandsGranted(options.request.builder, grants, options.request.provisioners);
     const recovery = await recoverHost(options.host, log);
     if (recovery.failures.length > 0) throw new CleanupError(recovery.failures);
     const journal = await UndoJournal.create(journalDir(options.host), buildId);

@@ -1,13 +1,13 @@
 /**
  * Host-side commands are an operator's privilege (`grants.hostCommands` of the stored
- * build, or `ami-factory chroot --allow-host-commands`): pre/post_mount_commands, a
- * command_wrapper of one's own, and chroot_mounts beyond Packer's defaults (a bind of `/`
+ * build, or `ami-factory chroot --allow-host-commands`): pre/post_mount_commands, shell-local
+ * provisioners, a command_wrapper of one's own, and chroot_mounts beyond Packer's defaults (a bind of `/`
  * would hand the host to the template). Checked before the build changes anything, and
  * every offending field is named at once.
  */
 import type { BuildGrants } from '../../contract/bundle.ts';
 import { DEFAULT_CHROOT_MOUNTS, DEFAULT_COMMAND_WRAPPER } from '../../model/index.ts';
-import type { AmazonChrootConfig, ChrootMount } from '../../model/types.ts';
+import type { AmazonChrootConfig, ChrootMount, Provisioner } from '../../model/types.ts';
 
 export class HostCommandsNotGrantedError extends Error {
   override name = 'HostCommandsNotGrantedError';
@@ -28,9 +28,13 @@ export function hostCommandFields(builder: AmazonChrootConfig): string[] {
   return fields;
 }
 
-export function assertHostCommandsGranted(builder: AmazonChrootConfig, grants: BuildGrants): void {
+export function assertHostCommandsGranted(builder: AmazonChrootConfig, grants: BuildGrants, provisioners: readonly Provisioner[] = []): void {
   if (grants.hostCommands) return;
-  const fields = hostCommandFields(builder);
+  const fields = [
+    ...hostCommandFields(builder),
+    // shell-local runs on the host by definition.
+    ...provisioners.filter((provisioner) => provisioner.type === 'shell-local').map((provisioner) => `provisioners[${provisioner.index}] (shell-local)`),
+  ];
   if (fields.length === 0) return;
   throw new HostCommandsNotGrantedError(
     `this build may not run commands on the host (grants.hostCommands is false), but its template sets ` +

@@ -112,9 +112,36 @@ describe('ami-factory validate', () => {
     expect(badFile.stderr).toContain(`${join(dir, 'bad-vars.json')}.name: must be a string`);
   });
 
+  it('prints warnings on stderr, Packer-style, and still exits 0', async () => {
+    const lenient = join(dir, 'lenient.json');
+    writeFileSync(lenient, JSON.stringify({ builders: [{ ...baseBuilder, ami_description: 'x{{user `undeclared`}}' }] }));
+    const run = await validate(lenient, '--var', 'extra=1');
+    expect(run.exitCode).toBe(0);
+    expect(run.stdout).toContain('is valid');
+    expect(run.stderr).toContain(`${lenient}: 2 warnings`);
+    expect(run.stderr).toContain('builders[0].ami_description: user variable "undeclared" is not declared');
+    expect(run.stderr).toContain('variables.extra: is given a value (--var) but is not declared');
+  });
+
   it('treats a malformed --var as a usage error', async () => {
     const run = await validate(valid, '--var', 'no-equals');
     expect(run.exitCode).not.toBe(0);
     expect(run.stderr).toContain('expected name=value');
+  });
+});
+
+describe('validate --only / --except', () => {
+  it('chooses a builder by name or type, comma-separated or repeated, and names a bad choice', async () => {
+    const multi = join(dir, 'multi.json');
+    writeFileSync(multi, JSON.stringify({
+      builders: [{ ...baseBuilder, name: 'a', ami_name: 'image-a' }, { ...baseBuilder, name: 'b', ami_name: 'image-b' }, { type: 'docker', name: 'd' }],
+    }));
+    expect((await validate(multi)).stderr).toContain('choose one with --only NAME');
+    expect((await validate(multi, '--only', 'b', '--json')).stdout).toContain('"ami_name": "image-b"');
+    expect((await validate(multi, '--except', 'a,d', '--json')).stdout).toContain('"builder_path": "builders[1]"');
+    const bad = await validate(multi, '--only', 'd', '--except', 'z');
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('builder type "docker" is not supported (chosen by --only "d")');
+    expect(bad.stderr).toContain('--except: no builder is named or of type "z"');
   });
 });

@@ -85,7 +85,9 @@ describeIfRoot('chroot build failure paths', () => {
   it('without the sandbox, processes a provisioner leaves running are ended, named in the log', async () => {
     await setUp('background');
     const request = await requestFrom(dir, [
-      { type: 'shell', inline: ['sleep 1000 &', 'echo started a sleeper'] },
+      // The pause lets the forked child exec sleep before the script ends, so the log names it
+      // sleep and not the script's own name (a race on a busy machine otherwise).
+      { type: 'shell', inline: ['sleep 1000 &', 'sleep 1', 'echo started a sleeper'] },
       { type: 'shell', inline: ['echo next provisioner runs'] },
     ]);
     const started = Date.now();

@@ -1,4 +1,4 @@
-/** The template's provisioners, in order, inside the chroot. */
+/** The template's provisioners, in order, inside the chroot (shell-local beside it, on the host). */
 import { ChrootCommunicator } from '../communicator.ts';
 import { runProvisioner } from '../../provisioners/index.ts';
 import { required, type ChrootStep } from '../build-context.ts';
@@ -15,8 +15,9 @@ export const provisionStep: ChrootStep = {
     const chroot = new ChrootCommunicator({
       mountPath, commandWrapper: builder.command_wrapper, log: context.log, signal: context.signal, sandbox: context.sandbox,
     });
+    const host = { device: required(context, 'device'), mountPath, log: context.log, signal: context.signal, sandbox: context.sandbox };
     for (const provisioner of provisioners) {
-      await runProvisioner(provisioner, chroot, context.log, builder.name);
+      await runProvisioner(provisioner, chroot, context.log, builder.name, host);
     }
   },
 };
