@@ -5,7 +5,7 @@
  * instead of baking again, unless asked to rebake; never with another team's.
  */
 import { CreateTagsCommand, DescribeImagesCommand, RegisterImageCommand, type Image } from '@aws-sdk/client-ec2';
-import { DescribeExecutionCommand, ListExecutionsCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildBundleSchema, type BuildBundle } from '../../contract/bundle.ts';
@@ -13,7 +13,9 @@ import { BAKE_KEY_TAG, BUILD_ID_TAG, TEAM_TAG, type ExecutionInput } from '../..
 import { bakeKey, bakeKeyDocument, canonicalJson } from '../../functions/lib/bake-key.ts';
 import { handler as submit } from '../../functions/submit-build.ts';
 import { FINISHING_WORKFLOW, HOLDING_WORKFLOW } from './stand-in-workflows.ts';
-import { bundle, call, OTHER_TEAM_CALLER, startLocalAws, submitEvent, waitForStatus, type Answer, type LocalAws } from './support.ts';
+import {
+  bundle, call, executionArnOf, executionCountOf, executionInputOf, OTHER_TEAM_CALLER, startLocalAws, submitEvent, waitForStatus, type Answer, type LocalAws,
+} from './support.ts';
 
 const LATER = '2024-05-06T09:10:11Z';
 const script = (text: string): string => Buffer.from(text).toString('base64');
@@ -93,16 +95,9 @@ describe('POST /builds reuses what a bake key already has', () => {
     await aws.stop();
   });
 
-  const arnOf = (machine: string, buildId: string): string => `${machine.replace(':stateMachine:', ':execution:')}:${buildId}`;
-
-  async function executionInput(machine: string, buildId: string): Promise<ExecutionInput> {
-    const execution = await aws.sfn.send(new DescribeExecutionCommand({ executionArn: arnOf(machine, buildId) }));
-    return JSON.parse(execution.input ?? '{}') as ExecutionInput;
-  }
-
-  async function executionCount(machine: string): Promise<number> {
-    return ((await aws.sfn.send(new ListExecutionsCommand({ stateMachineArn: machine }))).executions ?? []).length;
-  }
+  const arnOf = executionArnOf;
+  const executionInput = (machine: string, buildId: string): Promise<ExecutionInput> => executionInputOf(aws.sfn, machine, buildId);
+  const executionCount = (machine: string): Promise<number> => executionCountOf(aws.sfn, machine);
 
   async function submitted(body: unknown, status: number, caller?: string, headers: Record<string, string> = {}): Promise<Answer> {
     const answer = await call(submit, submitEvent(body, headers, caller));

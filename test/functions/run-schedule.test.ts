@@ -6,7 +6,7 @@
  */
 import { CreateTagsCommand, DescribeImagesCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { DescribeExecutionCommand, ListExecutionsCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,9 @@ import { handler as listFamilies } from '../../functions/list-families.ts';
 import { handler as runSchedule } from '../../functions/run-schedule.ts';
 import { handler as startFamilyRun } from '../../functions/start-family-run.ts';
 import { FINISHING_WORKFLOW, HOLDING_WORKFLOW } from './stand-in-workflows.ts';
-import { ADMIN, apiEvent, call, CALLER, lambdaContext, OTHER_TEAM_CALLER, startLocalAws, waitForStatus, type LocalAws } from './support.ts';
+import {
+  ADMIN, apiEvent, call, CALLER, executionArnOf, executionCountOf, executionInputOf, lambdaContext, OTHER_TEAM_CALLER, startLocalAws, waitForStatus, type LocalAws,
+} from './support.ts';
 
 const template = (builder: Record<string, unknown> = {}) => ({
   variables: { label: 'nightly' },
@@ -86,16 +88,9 @@ afterAll(async () => {
   await aws.stop();
 });
 
-const arnOf = (machine: string, buildId: string): string => `${machine.replace(':stateMachine:', ':execution:')}:${buildId}`;
-
-async function executionInput(machine: string, buildId: string): Promise<ExecutionInput> {
-  const execution = await aws.sfn.send(new DescribeExecutionCommand({ executionArn: arnOf(machine, buildId) }));
-  return JSON.parse(execution.input ?? '{}') as ExecutionInput;
-}
-
-async function executionCount(machine: string): Promise<number> {
-  return ((await aws.sfn.send(new ListExecutionsCommand({ stateMachineArn: machine }))).executions ?? []).length;
-}
+const arnOf = executionArnOf;
+const executionInput = (machine: string, buildId: string): Promise<ExecutionInput> => executionInputOf(aws.sfn, machine, buildId);
+const executionCount = (machine: string): Promise<number> => executionCountOf(aws.sfn, machine);
 
 const scheduled = async (family: string): Promise<ScheduleDecision> => ScheduleDecisionSchema.parse(await runSchedule({ family }, SCHEDULER));
 

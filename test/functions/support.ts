@@ -4,7 +4,8 @@
  * REST API (v1) proxy events as IAM-authorised requests produce them.
  */
 import { RegisterImageCommand } from '@aws-sdk/client-ec2';
-import type { SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListExecutionsCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import type { ExecutionInput } from '../../contract/execution.ts';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { useAwsClientConfig } from '../../functions/lib/aws.ts';
 import { logger } from '../../functions/lib/log.ts';
@@ -87,6 +88,20 @@ export async function startLocalAws(): Promise<LocalAws> {
 
 export async function waitForStatus(sfn: SFNClient, executionArn: string, wanted: (status: string) => boolean): Promise<string> {
   return (await waitForExecution(sfn, executionArn, { wanted, timeoutMs: 20_000 })).status;
+}
+
+/** An execution's ARN from its state machine's and its name (the build id). */
+export const executionArnOf = (machine: string, buildId: string): string => `${machine.replace(':stateMachine:', ':execution:')}:${buildId}`;
+
+/** The input a build's execution was started with: what the submit function planned. */
+export async function executionInputOf(sfn: SFNClient, machine: string, buildId: string): Promise<ExecutionInput> {
+  const execution = await sfn.send(new DescribeExecutionCommand({ executionArn: executionArnOf(machine, buildId) }));
+  return JSON.parse(execution.input ?? '{}') as ExecutionInput;
+}
+
+/** How many executions a state machine has had. */
+export async function executionCountOf(sfn: SFNClient, machine: string): Promise<number> {
+  return ((await sfn.send(new ListExecutionsCommand({ stateMachineArn: machine }))).executions ?? []).length;
 }
 
 export interface RequestOptions {
