@@ -187,7 +187,7 @@ export function releaseStates(next: string): States {
     'Each image of the release': {
       Type: 'Map',
       Comment:
-        'The build region\'s image and every copy (ami_regions, share targets\' regions, copy targets), all at once. A failed copy is reported in its entry; it does not fail the build, whose image stands.',
+        'The build region\'s image and every copy (ami_regions, share targets\' regions, copy targets), 20 at a time. A failed copy is reported in its entry; it does not fail the build, whose image stands.',
       ItemsPath: '$.distribution.images',
       ItemSelector: {
         'image.$': '$$.Map.Item.Value',
@@ -197,7 +197,9 @@ export function releaseStates(next: string): States {
         source: { 'SourceImageId.$': '$.image.ImageId' },
         copied: { ImageId: null },
       },
-      MaxConcurrency: 0,
+      // EC2 runs a bounded number of concurrent copies per destination region, and throttles
+      // bursts of calls: a release of up to 100 images makes 20 at a time.
+      MaxConcurrency: 20,
       ItemProcessor: {
         ProcessorConfig: { Mode: 'INLINE' },
         StartAt: 'Build region image?',
