@@ -4,8 +4,16 @@
  * them. Each command lives in its own module under cli/commands/; only the one asked for is
  * loaded (command-catalog.ts), and the overall help lists them all from the catalog.
  */
-import { Command } from 'commander';
-import { COMMANDS, isCommandName } from './command-catalog.ts';
+import { enableCompileCache } from 'node:module';
+
+// Most of a short command's start-up is Node stripping types from our .ts modules and
+// compiling them; its compile cache keeps both between runs (ami-factory.js, the installed
+// executable, enables it before loading this module; this is for `node cli/main.ts`).
+// Enabled before the rest is imported so that the catalog and the command's modules are
+// cached too.
+enableCompileCache();
+const { Command } = await import('commander');
+const { COMMANDS, isCommandName } = await import('./command-catalog.ts');
 
 const program = new Command('ami-factory')
   .description('Build EBS-backed AMIs the chroot way: no build instance is launched.')

@@ -23,7 +23,8 @@ import { withImageMounted } from '../local/image-mount.ts';
 import { startScheduleClock } from '../local/schedule-clock.ts';
 import { cacheDir, repoRoot } from '../local/paths.ts';
 import { buildPath, FactoryClient } from './api-client.ts';
-import { followBuild, printImages } from './commands/builds.ts';
+import { printImages } from './commands/builds.ts';
+import { followBuild } from './follow.ts';
 import { describeDecision } from './commands/schedules.ts';
 
 const { values } = parseArgs({ options: { serve: { type: 'boolean', default: false }, hosts: { type: 'string', default: '1' } } });
@@ -69,7 +70,7 @@ try {
   const { buildId } = decision;
   if (decision.decision !== 'started' || buildId === null) throw new Error(`the family's run did not start a build: ${describeDecision(decision)}`);
   say(`    build ${buildId} (bake key ${decision.bakeKey ?? '?'})`);
-  const build = await followBuild(api, buildId, 250);
+  const build = await followBuild(api, buildId, { firstMs: 250, maxMs: 1000 });
   const ami = build.amis[0];
   if (build.status !== 'SUCCEEDED' || !ami?.imageId) {
     say(`==> the build ${build.status}: ${build.error ?? ''} ${build.cause ?? ''}`);

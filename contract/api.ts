@@ -3,7 +3,7 @@
  * document (functions/openapi.yaml) describes the same shapes for HTTP clients, and a test
  * holds the two together (test/contract/api.test.ts). Requests are in bundle.ts.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { BuildOwnerSchema, BuiltImageSchema } from './execution.ts';
 import { LeftSnapshotSchema, LifecycleImageSchema, LifecycleLocationSchema, LifecycleReportSchema, LifecycleSettingsSchema } from './lifecycle.ts';
 
@@ -82,6 +82,11 @@ export const BuildDetailsSchema = BuildSummarySchema.extend({
   cause: z.string().nullable(),
   /** Re-distributions of the build's image, newest first. */
   distributions: z.array(z.lazy(() => DistributionSummarySchema)).optional(),
+  /**
+   * The newest execution history event this answer read: pass it as `?since=` next time to
+   * get only the steps entered after it (`timeline` and `currentStep` then tell only those).
+   */
+  lastEventId: z.number().int(),
 });
 
 export type BuildDetails = z.infer<typeof BuildDetailsSchema>;

@@ -6,7 +6,7 @@
  * detail is defined once here; docs/architecture.md ("Events") documents them.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BuiltImageSchema } from './execution.ts';
 
 /** An execution's status change, as Step Functions publishes it. */

@@ -13,7 +13,7 @@ import type {
   RegisterImageRequest,
   Tag,
 } from '@aws-sdk/client-ec2';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** On every volume, snapshot and image a build creates: what clean-up searches by. */
 export const BUILD_ID_TAG = 'ami-factory:build-id';

@@ -19,7 +19,7 @@
  *
  * Option names follow the rest of the factory: snake_case as in Packer templates.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { TargetSchema } from './targets.ts';
 
 /** A family's name: a path segment, an EC2 tag value and a schedule name. */

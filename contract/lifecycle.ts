@@ -11,7 +11,7 @@
  * - `skip`: the rules would act, but something protects it (the keep tag, instances still
  *   using it, a state other than available), or the factory did not make it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const LIFECYCLE_ACTIONS = ['keep', 'deprecate', 'deregister', 'skip'] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];

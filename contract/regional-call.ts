@@ -12,7 +12,7 @@
  * Only the actions distribution needs are accepted: the function is a narrow door, not a
  * general EC2 proxy.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { BuildIdSchema, TaskTokenSchema } from './worker-tasks.ts';
 import { ACCOUNT_ID, REGION } from './targets.ts';
 

@@ -12,7 +12,7 @@
  *
  * A target in the factory's own account is always a copy (Packer's `ami_regions`).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const ACCOUNT_ID = /^\d{12}$/;
 /** AWS region names: `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`. */

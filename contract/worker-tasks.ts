@@ -4,7 +4,7 @@
  * does not name are ignored, so the workflow can add some without breaking hosts that run an
  * older worker.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * An execution name: at most 80 characters. It names files on the host (ledger, build log,

@@ -9,7 +9,7 @@
  */
 import { DescribeImagesCommand, type Image, type Tag } from '@aws-sdk/client-ec2';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DistributionAccepted } from '../contract/api.ts';
 import { formatFieldErrors, type FieldError } from '../contract/field-errors.ts';
 import { BUILD_ID_TAG, TEAM_TAG, type DistributionInput } from '../contract/execution.ts';

@@ -14,7 +14,8 @@ import { normalizeProvisioners } from './provisioners.ts';
 import { isPlainObject, unknownKeyMessage } from './schema/fields.ts';
 import type { RequestTemplateContext } from './template/request.ts';
 import { resolveVariables } from './variables.ts';
-import { isHcl2Template, loadHcl2Template } from './hcl2/load.ts';
+// The HCL2 loader (a WASM parser) is imported only for an HCL2 template: see loadTemplateFile.
+import { isHcl2Template } from './hcl2/detect.ts';
 
 export interface LoadOptions {
   /** Variable values given by the requester (`--var`); taken literally, not rendered. */
@@ -132,7 +133,7 @@ function jsonErrorMessage(text: string, error: Error): string {
 /** Reads, parses and validates a template file; throws TemplateValidationError. */
 export async function loadTemplateFile(path: string, options: LoadOptions = {}): Promise<BuildRequest> {
   // A `.pkr.hcl` file or a folder of them: HCL2, translated to this loader's JSON (hcl2/).
-  if (await isHcl2Template(path)) return (await loadHcl2Template(path, options)).request;
+  if (await isHcl2Template(path)) return (await (await import('./hcl2/load.ts')).loadHcl2Template(path, options)).request;
   const absolute = resolve(path);
   let text: string;
   try {

@@ -1,7 +1,6 @@
 /** Packer's `-var-file`: a JSON object of variable names to string values, or a `.pkrvars.hcl`. */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseHclVarFile } from './hcl2/var-file.ts';
 import { TemplateValidationError } from './errors.ts';
 import type { FieldError } from './types.ts';
 import { joinPath } from '../contract/field-errors.ts';
@@ -32,6 +31,8 @@ export async function loadVarFile(path: string): Promise<Record<string, string>>
     } catch (error) {
       throw new TemplateValidationError([{ path: absolute, message: `cannot read var file: ${(error as Error).message}` }]);
     }
+    // The HCL2 parser is loaded only for an HCL var file: JSON ones do not pay for its WASM.
+    const { parseHclVarFile } = await import('./hcl2/var-file.ts');
     return parseHclVarFile(path, text, dirname(absolute));
   }
   let json: unknown;

@@ -3,33 +3,17 @@
  * by default or a deployed API (`--endpoint`, SigV4 from the standard AWS credentials).
  */
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { BuildAccepted, BuildDetails, BuildManifest, DistributionAccepted } from '../../contract/api.ts';
 import type { BuiltImage } from '../../contract/execution.ts';
 import type { Target } from '../../contract/targets.ts';
 import { bundleTemplateFile } from '../../model/bundle.ts';
 import { loadVarFile } from '../../model/var-file.ts';
-import { buildPath, type FactoryClient } from '../api-client.ts';
+import { buildPath } from '../api-client.ts';
+import { followBuild, watchBuild } from '../follow.ts';
 import { factoryClient as client, withEndpoint, type Endpoint } from './api-options.ts';
 import { collectNames, collectTarget, collectVar, loadOrReport } from './shared-options.ts';
 import { COMMANDS } from '../command-catalog.ts';
-
-/** Follows a build until it ends, printing each step as it starts. Exit code 0 only on success. */
-export async function followBuild(api: FactoryClient, buildId: string, intervalMs = 500): Promise<BuildDetails> {
-  let shown = 0;
-  for (;;) {
-    const build = await api.request<BuildDetails>('GET', buildPath(buildId));
-    const started = build.startedAt ? Date.parse(build.startedAt) : Date.now();
-    for (const entry of build.timeline.slice(shown)) {
-      const offset = ((Date.parse(entry.enteredAt) - started) / 1000).toFixed(1);
-      process.stdout.write(`  +${offset.padStart(6)}s  ${entry.step}\n`);
-    }
-    shown = build.timeline.length;
-    if (build.status !== 'RUNNING') return build;
-    await sleep(intervalMs);
-  }
-}
 
 /** One line per image: id, region, account, state (and why, for a failed copy). */
 export function printImages(amis: readonly BuiltImage[]): void {
@@ -129,17 +113,13 @@ export function registerBuildCommands(program: Command): void {
     const accepted = await api.request<DistributionAccepted>('POST', `images/${encodeURIComponent(imageId)}/distributions`, { body: { targets: options.target } });
     process.stdout.write(`${accepted.distributionId}\n`);
     if (!options.wait) return;
-    for (;;) {
-      const build = await api.request<BuildDetails>('GET', buildPath(accepted.buildId));
-      const distribution = build.distributions?.find((found) => found.distributionId === accepted.distributionId);
-      if (distribution !== undefined && distribution.status !== 'RUNNING') {
-        process.stdout.write(`${distribution.distributionId} ${distribution.status}\n`);
-        printImages(distribution.amis);
-        if (distribution.status !== 'SUCCEEDED' || distribution.amis.some((ami) => ami.state === 'failed')) process.exitCode = 1;
-        return;
-      }
-      await sleep(500);
-    }
+    const ours = (build: BuildDetails) => build.distributions?.find((found) => found.distributionId === accepted.distributionId);
+    const build = await watchBuild(api, accepted.buildId, (seen) => (ours(seen)?.status ?? 'RUNNING') !== 'RUNNING');
+    const distribution = ours(build);
+    if (distribution === undefined) return;
+    process.stdout.write(`${distribution.distributionId} ${distribution.status}\n`);
+    printImages(distribution.amis);
+    if (distribution.status !== 'SUCCEEDED' || distribution.amis.some((ami) => ami.state === 'failed')) process.exitCode = 1;
   });
 
   withEndpoint(program.command('cancel').description(COMMANDS.cancel.description).argument('<build-id>')).action(

@@ -49,6 +49,31 @@ export async function executionHistory(sfn: SFNClient, arn: string, withData = f
   return events;
 }
 
+/**
+ * The events after event `since`, oldest first, read newest first so that a follower pays for
+ * what is new rather than for the whole history again: Step Functions numbers an execution's
+ * events 1, 2, 3... in order, so the first page that reaches `since` is the last one needed.
+ * (An emulator that ignores reverseOrder pages oldest first: then every page is read, and the
+ * answer is the same.)
+ */
+export async function executionHistorySince(sfn: SFNClient, arn: string, since: number): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    // Small pages: a follower asking every few seconds usually has a handful of new events.
+    const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn: arn, maxResults: 100, nextToken, reverseOrder: true, includeExecutionData: false }));
+    const got = page.events ?? [];
+    events.push(...got.filter((event) => (event.id ?? 0) > since));
+    const newestFirst = got.length < 2 || (got[0]?.id ?? 0) > (got.at(-1)?.id ?? 0);
+    if (newestFirst && got.some((event) => (event.id ?? 0) <= since)) break;
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return events.sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
+}
+
+/** The id of the newest event read; `since` when none is newer. */
+export const lastEventId = (events: readonly HistoryEvent[], since = 0): number => events.reduce((last, event) => Math.max(last, event.id ?? 0), since);
+
 /** One entry per state entered, in order; a retried or looping state appears each time. */
 export function timeline(events: readonly HistoryEvent[]): TimelineEntry[] {
   const entries: TimelineEntry[] = [];
@@ -99,7 +124,11 @@ export function buildSummary(execution: ExecutionListItem | DescribeExecutionOut
   };
 }
 
-export function buildDetails(execution: DescribeExecutionOutput, events: readonly HistoryEvent[]): BuildDetails {
+/**
+ * `since`: the events are only those after that event (GET /builds/{id}?since=), so the
+ * timeline and the current step are only what those tell.
+ */
+export function buildDetails(execution: DescribeExecutionOutput, events: readonly HistoryEvent[], since = 0): BuildDetails {
   const steps = timeline(events);
   const running = execution.status === 'RUNNING';
   return {
@@ -109,5 +138,6 @@ export function buildDetails(execution: DescribeExecutionOutput, events: readonl
     amis: imagesOf(execution.output),
     error: execution.error ?? null,
     cause: execution.cause ?? null,
+    lastEventId: lastEventId(events, since),
   };
 }

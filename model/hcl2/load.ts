@@ -15,19 +15,11 @@ import { renderTemplateFile } from './templatefile.ts';
 import { positionOf, translate } from './translate.ts';
 import { asTemplateText } from './values.ts';
 import { parseHclVarFile } from './var-file.ts';
+import { HCL2_SUFFIX } from './detect.ts';
 
-export const HCL2_SUFFIX = '.pkr.hcl';
+export { HCL2_SUFFIX, isHcl2Template } from './detect.ts';
+
 const AUTO_VARS_SUFFIX = '.auto.pkrvars.hcl';
-
-/** A `.pkr.hcl` file or a folder: the CLI's and the bundle's test for an HCL2 template. */
-export async function isHcl2Template(path: string): Promise<boolean> {
-  if (path.endsWith(HCL2_SUFFIX)) return true;
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 export interface Hcl2Result {
   request: BuildRequest;

@@ -182,14 +182,30 @@ describe('the deployment\'s IAM policies', () => {
     expect(statement('BuildImageStateMachineRole', 'HandBuildSecretsToHosts').Condition?.['ForAllValues:StringEquals']).toEqual({ 'aws:TagKeys': ['ami-factory:instance-arn'] });
   });
 
-  it('lets the worker write only logs, and read only bundles and its hosts\' queues', () => {
+  it('lets the worker write only logs, and read only bundles, its own artifact and its hosts\' queues', () => {
     const worker = statementsOf(template.Resources.WorkerInstanceRole as Resource);
     const s3Writes = worker.filter((entry) => list(entry.Action).some((action) => action.startsWith('s3:') && !READ.test(action.slice(3))));
     expect(s3Writes.map((entry) => [entry.Action, resourceText(entry.Resource)])).toEqual([['s3:PutObject', '${ArtifactsBucket.Arn}/logs/*']]);
     const s3Reads = worker.filter((entry) => list(entry.Action).includes('s3:GetObject'));
-    expect(s3Reads.map((entry) => resourceText(entry.Resource))).toEqual(['${ArtifactsBucket.Arn}/bundles/*']);
+    expect(s3Reads.map((entry) => resourceText(entry.Resource))).toEqual([
+      '${ArtifactsBucket.Arn}/bundles/*',
+      // The worker artifact the deployment uploaded, which the user data installs.
+      'arn:${AWS::Partition}:s3:::${ServerlessDeploymentBucket}/ami-factory-worker/*',
+    ]);
     const queueReads = worker.filter((entry) => list(entry.Action).includes('sqs:ReceiveMessage')).flatMap((entry) => list(entry.Resource).map(resourceText));
     expect(queueReads).toEqual(['GetAtt:ClaimsQueue.Arn', expect.stringMatching(/:ami-factory-ci-host-i-\*$/) as string]);
+  });
+
+  it('lets a host complete lifecycle actions of this stage\'s worker group only', () => {
+    const worker = statementsOf(template.Resources.WorkerInstanceRole as Resource);
+    const scaling = worker.filter((entry) => list(entry.Action).some((action) => action.startsWith('autoscaling:')));
+    expect(scaling.map((entry) => [entry.Action, resourceText(entry.Resource)])).toEqual([
+      [
+        'autoscaling:CompleteLifecycleAction',
+        'arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/ami-factory-ci-workers',
+      ],
+    ]);
+    expect(template.Resources.WorkerAutoScalingGroup?.Properties?.AutoScalingGroupName).toBe('ami-factory-ci-workers');
   });
 
   it('lets each function reach only its own prefixes of the artifacts bucket', () => {

@@ -437,4 +437,19 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
       expect(loaded.exitCode, `${id}: ${loaded.all}`).toBe(0);
     }
   });
+
+  it('keeps the bundles lean: no SDK shapes of operations no handler sends, no whole zod', () => {
+    for (const [id, fn] of lambdas) {
+      const key = String(record(fn.Properties?.Code, `${id} Code`).S3Key);
+      const handler = String(fn.Properties?.Handler);
+      const module = `${handler.slice(0, handler.lastIndexOf('.'))}.mjs`;
+      const text = readZip(join(SERVERLESS_DIR, basename(key))).get(module)?.toString('utf8') ?? '';
+      // EC2's shapes for an operation the factory never calls (scripts/esbuild-plugins.js),
+      // and zod's locales but the English one (the named `z` import keeps them all: eslint.config.js).
+      expect(text, id).not.toContain('AcceptAddressTransferRequest');
+      expect(text, id).not.toContain('zod/v4/locales/de.js');
+      // Was 3.9 MB for submit-build; the biggest is 2.1 MB now.
+      expect(text.length, id).toBeLessThan(2_600_000);
+    }
+  });
 });

@@ -3,6 +3,7 @@
  * real moto server, on builds started through POST /builds.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetExecutionHistoryCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as cancel } from '../../functions/cancel-build.ts';
 import { handler as getBuild } from '../../functions/get-build.ts';
@@ -80,6 +81,38 @@ describe('GET /builds/{id}', () => {
     aws.useStateMachine(holding);
     const answer = await call(getBuild, byId('GET', '/builds/{id}', running));
     expect(answer.body).toMatchObject({ status: 'RUNNING', currentStep: REAL_STATES.claim, stoppedAt: null, amis: [] });
+  });
+
+  it('with ?since=, shows only the steps entered after that history event, and where to go on from', async () => {
+    aws.useStateMachine(finishing);
+    const whole = await call(getBuild, byId('GET', '/builds/{id}', finished));
+    const { events = [] } = await aws.sfn.send(new GetExecutionHistoryCommand({ executionArn: arnOf(finishing, finished) }));
+    const newest = Math.max(...events.map((event) => event.id ?? 0));
+    expect(whole.body.lastEventId).toBe(newest);
+    // Just before the registration was entered: the claim is behind, the rest is new.
+    const registered = events.find((event) => event.stateEnteredEventDetails?.name === REAL_STATES.register)?.id ?? 0;
+    const since = (value: number | string) => call(getBuild, apiEvent('GET', '/builds/{id}', { pathParameters: { id: finished }, query: { since: String(value) } }));
+    const later = await since(registered - 1);
+    expect(later.status).toBe(200);
+    expect((later.body.timeline as { step: string }[]).map((entry) => entry.step)).toEqual([REAL_STATES.register, REAL_STATES.report]);
+    expect(later.body).toMatchObject({ status: 'SUCCEEDED', lastEventId: newest, amis: [{ imageId: FINISHED_IMAGE_ID }] });
+    // Nothing newer: an empty timeline, and the same place to go on from.
+    expect((await since(newest)).body).toMatchObject({ timeline: [], lastEventId: newest, status: 'SUCCEEDED' });
+    // From the start: the whole timeline, as without `since`.
+    expect((await since(0)).body.timeline).toEqual(whole.body.timeline);
+  });
+
+  it('with ?since=, still tells a running build\'s step while it is new, and refuses a since that is no event id', async () => {
+    aws.useStateMachine(holding);
+    const first = await call(getBuild, apiEvent('GET', '/builds/{id}', { pathParameters: { id: running }, query: { since: '0' } }));
+    expect(first.body).toMatchObject({ status: 'RUNNING', currentStep: REAL_STATES.claim, timeline: [{ step: REAL_STATES.claim }] });
+    const again = await call(getBuild, apiEvent('GET', '/builds/{id}', { pathParameters: { id: running }, query: { since: String(first.body.lastEventId) } }));
+    expect(again.body).toMatchObject({ status: 'RUNNING', timeline: [], lastEventId: first.body.lastEventId });
+    for (const bad of ['-1', 'ten', '1.5']) {
+      const answer = await call(getBuild, apiEvent('GET', '/builds/{id}', { pathParameters: { id: running }, query: { since: bad } }));
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({ error: 'InvalidRequest', errors: [{ path: 'since' }] });
+    }
   });
 
   it('answers 404 for an unknown or malformed id', async () => {

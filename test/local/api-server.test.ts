@@ -8,7 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPath, FactoryClient } from '../../cli/api-client.ts';
 import { startApiServer, type LocalApi } from '../../local/api-server.ts';
 import { LOCAL_CREDENTIALS } from '../../local/moto-server.ts';
-import { CALLER, startLocalAws, type LocalAws } from '../functions/support.ts';
+import type { BuildAccepted, BuildDetails } from '../../contract/api.ts';
+import { watchBuild } from '../../cli/follow.ts';
+import { bundle, CALLER, startLocalAws, waitForStatus, type LocalAws } from '../functions/support.ts';
+import { FINISHING_WORKFLOW, REAL_STATES } from '../functions/stand-in-workflows.ts';
 
 let aws: LocalAws;
 let api: LocalApi;
@@ -83,6 +86,30 @@ describe('the local API', () => {
     expect(buildPath('../images?x=1')).toBe('builds/..%2Fimages%3Fx%3D1');
     const answer = await client.send('GET', buildPath('../builds'));
     expect(answer).toMatchObject({ status: 404, body: { error: 'BuildNotFound' } });
+  });
+
+  it('follows a build with signed `?since=` looks, each after the first answering only what is new', async () => {
+    const machine = await aws.createStateMachine('build-image-followed', FINISHING_WORKFLOW);
+    aws.useStateMachine(machine);
+    const source = await aws.registerImage('debian-12-followed');
+    const { buildId } = await client.request<BuildAccepted>('POST', 'builds', { body: { bundle: bundle({ source_ami: source, ami_name: 'followed', name: 'web' }) } });
+    await waitForStatus(aws.sfn, `${machine.replace(':stateMachine:', ':execution:')}:${buildId}`, (status) => status === 'SUCCEEDED');
+    const answers: { path: string; build: BuildDetails }[] = [];
+    const counting = {
+      request: async <T>(method: string, path: string): Promise<T> => {
+        const build = await client.request<BuildDetails>(method, path);
+        answers.push({ path, build });
+        return build as T;
+      },
+    };
+    // Looks until it has seen the build ended twice: the second look is the incremental one.
+    let looks = 0;
+    const build = await watchBuild(counting, buildId, () => ++looks === 2, { pace: { firstMs: 10, maxMs: 10 } });
+    expect(build.timeline.map((entry) => entry.step)).toEqual([REAL_STATES.claim, REAL_STATES.register, REAL_STATES.report]);
+    const [first, second] = answers;
+    expect(first?.path).toBe(buildPath(buildId));
+    expect(second?.path).toBe(`${buildPath(buildId)}?since=${String(first?.build.lastEventId)}`);
+    expect(second?.build).toMatchObject({ status: 'SUCCEEDED', timeline: [], lastEventId: first?.build.lastEventId });
   });
 });
 

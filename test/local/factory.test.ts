@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { FactoryClient } from '../../cli/api-client.ts';
-import { followBuild } from '../../cli/commands/builds.ts';
+import { followBuild } from '../../cli/follow.ts';
 import type { BuildDetails } from '../../contract/api.ts';
 import { launchLocalHost, localWorkerConfig, startLocalFactory, type LocalFactory } from '../../local/factory.ts';
 import { withImageMounted } from '../../local/image-mount.ts';
@@ -335,7 +335,7 @@ describeIfRoot('local factory: builds through the real API, workflow and workers
     );
     const started = performance.now();
     const buildId = await submit(bundle);
-    await followBuild(api, buildId, 100);
+    await followBuild(api, buildId, { firstMs: 100, maxMs: 100 });
     const wallMs = performance.now() - started;
     const build = await api.request<BuildDetails>('GET', `builds/${buildId}`);
 

@@ -82,6 +82,19 @@ export const WorkerConfigSchema = z.strictObject({
     blockedAddresses: [],
     subnetPool: DEFAULT_SANDBOX_POLICY.subnetPool,
   }),
+  /**
+   * Set on hosts of the factory's Auto Scaling group (the launch template's user data writes
+   * it): when the group terminates this host, the daemon drains, then completes this hook's
+   * lifecycle action (lifecycle.ts).
+   */
+  autoScaling: z
+    .strictObject({
+      groupName: z.string().min(1),
+      lifecycleHookName: z.string().min(1),
+      /** Between reads of the instance's target lifecycle state. */
+      pollSeconds: z.number().int().min(1).max(60).default(5),
+    })
+    .optional(),
   /** SQS long-poll length; shorter only makes tests stop sooner. */
   pollWaitSeconds: z.number().int().min(0).max(20).default(20),
 });

@@ -25,6 +25,13 @@ const TOKEN_TTL_SECONDS = 300;
 
 export class ImdsError extends Error {
   override name = 'ImdsError';
+  /** The HTTP status, when the service answered with an error. */
+  readonly status: number | undefined;
+
+  constructor(message: string, options?: ErrorOptions & { status?: number }) {
+    super(message, options);
+    this.status = options?.status;
+  }
 }
 
 export async function readInstanceIdentity(options: ImdsOptions = {}): Promise<InstanceIdentity> {
@@ -46,13 +53,32 @@ export async function readInstanceIdentity(options: ImdsOptions = {}): Promise<I
   );
 }
 
-async function readOnce(options: ImdsOptions): Promise<InstanceIdentity> {
+/**
+ * One metadata item (`autoscaling/target-lifecycle-state`, ...), with a fresh session token;
+ * undefined when the service has no such item (404: an instance outside an Auto Scaling group).
+ */
+export async function readMetadata(path: string, options: ImdsOptions = {}): Promise<string | undefined> {
+  const { base, timeoutMs, token } = await session(options);
+  try {
+    return await request(`${base}/latest/meta-data/${path}`, timeoutMs, { headers: { 'X-aws-ec2-metadata-token': token } });
+  } catch (err) {
+    if (err instanceof ImdsError && err.status === 404) return undefined;
+    throw err;
+  }
+}
+
+async function session(options: ImdsOptions): Promise<{ base: string; timeoutMs: number; token: string }> {
   const base = (options.endpoint ?? DEFAULT_IMDS_ENDPOINT).replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 2_000;
   const token = await request(`${base}/latest/api/token`, timeoutMs, {
     method: 'PUT',
     headers: { 'X-aws-ec2-metadata-token-ttl-seconds': String(TOKEN_TTL_SECONDS) },
   });
+  return { base, timeoutMs, token };
+}
+
+async function readOnce(options: ImdsOptions): Promise<InstanceIdentity> {
+  const { base, timeoutMs, token } = await session(options);
   const get = (path: string): Promise<string> =>
     request(`${base}/latest/meta-data/${path}`, timeoutMs, { headers: { 'X-aws-ec2-metadata-token': token } });
   const [instanceId, availabilityZone] = await Promise.all([get('instance-id'), get('placement/availability-zone')]);
@@ -66,7 +92,7 @@ async function request(url: string, timeoutMs: number, init: RequestInit): Promi
   try {
     const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     const body = (await response.text()).trim();
-    if (!response.ok) throw new ImdsError(`${what}: HTTP ${response.status}`);
+    if (!response.ok) throw new ImdsError(`${what}: HTTP ${response.status}`, { status: response.status });
     return body;
   } catch (err) {
     if (err instanceof Error && err.name === 'TimeoutError') throw new ImdsError(`${what}: no answer within ${timeoutMs} ms`);

@@ -72,8 +72,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly #builds = new RunningBuilds();
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #stopping = new AbortController();
+  /** Aborted by stopClaiming() (and stop()): the claims consumer takes no more. */
+  readonly #claiming = new AbortController();
   #context: WorkerContext | undefined;
   #consumers: Consumer[] = [];
+  #claimsConsumer: Consumer | undefined;
+  #claimsStopped: Promise<void> | undefined;
   #workerLock: HeldLock | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #stopped: Promise<void> | undefined;
@@ -148,7 +152,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
       throw err;
     }
     const context = this.#context;
-    this.#consumers = [this.#claimsConsumer(context), this.#hostConsumer(context)];
+    this.#claimsConsumer = this.#makeClaimsConsumer(context);
+    this.#consumers = [this.#claimsConsumer, this.#hostConsumer(context)];
     for (const consumer of this.#consumers) consumer.start();
     this.#expiryTimer = setInterval(() => {
       this.#track(expireIdleClaims(context)).catch((err: unknown) => {
@@ -168,13 +173,36 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.#stopped;
   }
 
+  /**
+   * Takes no more claims, while the builds already claimed go on: their provision and
+   * release tasks still arrive on the host queue. The first step of leaving the group
+   * (lifecycle.ts), where a claimed build must reach its release before the host goes.
+   */
+  stopClaiming(): Promise<void> {
+    this.#claiming.abort(new WorkerStoppingError('the worker takes no more claims'));
+    const claims = this.#claimsConsumer;
+    this.#claimsStopped ??= claims === undefined ? Promise.resolve() : stopConsumer(claims);
+    return this.#claimsStopped;
+  }
+
+  /** True once no build is claimed (every claim released), false after `timeoutMs`. */
+  async waitUntilIdle(timeoutMs: number, pollMs = 1_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.#slots.used === 0) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
   async #stop(drainTimeoutMs: number): Promise<void> {
     this.#stopping.abort(new WorkerStoppingError('the worker is stopping'));
     clearInterval(this.#expiryTimer);
     // Polls in flight are let finish, not aborted: SQS may already have taken a message
     // for a receive whose connection is dropped, and that message would stay invisible to
     // every host for its visibility timeout. Tasks such a poll brings are handed back.
-    await Promise.all(this.#consumers.map(stopConsumer));
+    const claimsStopped = this.stopClaiming();
+    await Promise.all([claimsStopped, ...this.#consumers.filter((consumer) => consumer !== this.#claimsConsumer).map(stopConsumer)]);
     await Promise.allSettled(this.#inFlight);
     if (this.#builds.size > 0) this.#log.info({ builds: this.#builds.ids() }, 'waiting for running builds to finish');
     const { aborted } = await this.#builds.drain(
@@ -222,16 +250,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  #claimsConsumer(context: WorkerContext): Consumer {
+  #makeClaimsConsumer(context: WorkerContext): Consumer {
     const consumer = Consumer.create({
       queueUrl: this.config.claimsQueueUrl,
       sqs: this.#clients.sqs,
       // One claim per receive, and only with a slot free: the host never takes more than it can build.
       batchSize: 1,
       waitTimeSeconds: this.config.pollWaitSeconds,
-      preReceiveMessageCallback: () => this.#slots.waitForFree(this.#stopping.signal),
+      preReceiveMessageCallback: () => this.#slots.waitForFree(this.#claiming.signal),
       pollingCompleteWaitTimeMs: (this.config.pollWaitSeconds + 10) * 1000,
-      terminateVisibilityTimeout: () => this.#retryVisibility(),
+      terminateVisibilityTimeout: () => this.#retryVisibility(true),
       handleMessage: (message) => this.#handle(message, context, ['claim']),
     });
     this.#watch(consumer, 'claims');
@@ -252,9 +280,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return consumer;
   }
 
-  /** A task handed back while stopping is for another host, or the next run: at once. */
-  #retryVisibility(): number {
-    return this.#stopping.signal.aborted ? 0 : RETRY_VISIBILITY_SECONDS;
+  /**
+   * A task handed back while stopping is for another host, or the next run: at once. So is a
+   * claim once this host stopped claiming; its own queue's tasks keep their retry delay then.
+   */
+  #retryVisibility(claims = false): number {
+    const handingBack = this.#stopping.signal.aborted || (claims && this.#claiming.signal.aborted);
+    return handingBack ? 0 : RETRY_VISIBILITY_SECONDS;
   }
 
   /** Acknowledges (returns) the message once handled; a throw leaves it to come back. */
@@ -294,6 +326,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const { task } = parsed;
     // Releases are still handled: they only give back what this host holds.
     if (task.task !== 'release') this.#stopping.signal.throwIfAborted();
+    // A claim a poll in flight brought after stopClaiming() goes back for another host.
+    if (task.task === 'claim') this.#claiming.signal.throwIfAborted();
     switch (task.task) {
       case 'claim':
         return handleClaim(context, task);
@@ -307,7 +341,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   #watch(consumer: Consumer, name: string): void {
     const report = (err: Error): void => {
       // Aborted polls and the slot wait's rejection are how stopping looks from here.
-      if (this.#stopping.signal.aborted) return;
+      if (this.#stopping.signal.aborted || (name === 'claims' && this.#claiming.signal.aborted)) return;
       this.#log.error({ err, consumer: name }, 'queue error');
     };
     consumer.on('error', report);
