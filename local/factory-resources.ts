@@ -42,6 +42,8 @@ export interface FactoryResources {
   distributeStateMachineArn: string;
   /** The regional-call function's queue: its trigger is the local factory's to run. */
   regionalCallsQueueUrl: string;
+  /** The resource-waits function's queue: its trigger is the local factory's to run too. */
+  resourceWaitsQueueUrl: string;
   /** Each function's environment, by handler module (`functions/submit-build`). */
   functionEnvironments: Record<string, Record<string, string>>;
 }
@@ -215,6 +217,7 @@ export async function createFactoryResources(endpoint: string, template: Templat
     stateMachineArn: stateMachines.BuildImageStateMachine ?? '',
     distributeStateMachineArn: stateMachines.DistributeImageStateMachine ?? '',
     regionalCallsQueueUrl: created.get('RegionalCallsQueue')?.ref ?? '',
+    resourceWaitsQueueUrl: created.get('ResourceWaitsQueue')?.ref ?? '',
     functionEnvironments,
   };
 }

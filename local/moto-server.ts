@@ -33,8 +33,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts moto on a free loopback port and waits until it answers. */
-export async function startMotoServer(options: { port?: number } = {}): Promise<MotoServer> {
+/**
+ * Starts moto on a free loopback port and waits until it answers. `callbackPort` is where moto's
+ * state machine interpreter sends its aws-sdk integration calls (its own port when absent): a
+ * proxy in front of moto (aws-model/) gives its own, so the workflow's calls go through it too.
+ */
+export async function startMotoServer(options: { port?: number; callbackPort?: number } = {}): Promise<MotoServer> {
   const binary = join(pythonToolsBin, 'moto_server');
   if (!existsSync(binary)) {
     throw new Error(`moto is not installed (${binary} is missing): run scripts/setup.sh first`);
@@ -46,8 +50,8 @@ export async function startMotoServer(options: { port?: number } = {}): Promise<
     stdin: 'ignore',
     stdout: 'ignore',
     stderr: 'ignore',
-    // The state machine interpreter calls aws-sdk integrations back into this server.
-    env: { MOTO_PORT: String(port) },
+    // The state machine interpreter calls aws-sdk integrations back into this server (or the proxy before it).
+    env: { MOTO_PORT: String(options.callbackPort ?? port) },
   });
   const state = { exited: false };
   void process.then(() => (state.exited = true));

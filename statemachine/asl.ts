@@ -10,6 +10,7 @@
  */
 
 import type { RegionalAction } from '../contract/regional-call.ts';
+import type { ResourceWaitKind } from '../contract/resource-wait.ts';
 
 export type State = Record<string, unknown> & { Type: 'Task' | 'Pass' | 'Choice' | 'Wait' | 'Fail' | 'Map' };
 export type States = Record<string, State>;
@@ -19,11 +20,16 @@ export type Rule = Record<string, unknown>;
 export const BUILD_FAILED = 'Build failed?';
 
 /**
- * EC2 names every error Ec2.Ec2Exception, throttling included; the local engines call it
- * ec2.ec2Exception, so there a failure reaches the Catch at once.
+ * EC2 names every error Ec2.Ec2Exception, throttling (RequestLimitExceeded) included, and the
+ * local engines name it ec2.ec2Exception: a Retry cannot tell throttling from a lasting error,
+ * so every EC2 error is retried, enough for the account's token buckets to refill under a
+ * burst of builds (CreateVolume's bucket refills 5 per second: 200 builds starting together
+ * need about 20 s of retries past the first 100). Jittered, so retries spread instead of
+ * arriving together; capped at 16 s apart; a lasting error fails the build about half a
+ * minute later than at once.
  */
 const EC2_RETRY = (maxAttempts: number) => [
-  { ErrorEquals: ['Ec2.Ec2Exception'], IntervalSeconds: 2, MaxAttempts: maxAttempts, BackoffRate: 2, JitterStrategy: 'FULL' },
+  { ErrorEquals: ['Ec2.Ec2Exception', 'ec2.ec2Exception'], IntervalSeconds: 1, MaxAttempts: maxAttempts, BackoffRate: 2, MaxDelaySeconds: 16, JitterStrategy: 'FULL' },
 ];
 
 /** States.ALL: worker, SQS and EC2 error names differ between AWS and the local engines. */
@@ -54,7 +60,7 @@ export function ec2Task(action: string, options: Ec2TaskOptions): State {
     Parameters: options.parameters,
     ...(options.resultSelector === undefined ? {} : { ResultSelector: options.resultSelector }),
     ResultPath: options.resultPath,
-    Retry: EC2_RETRY(options.read === true ? 5 : 3),
+    Retry: EC2_RETRY(options.read === true ? 8 : 6),
     ...(options.next === null
       ? { End: true }
       : {
@@ -313,6 +319,57 @@ export function regionalCall(options: RegionalCallOptions): State {
       },
     ],
     Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: options.failTo }],
+    Next: options.next,
+  };
+}
+
+export interface AwaitResourceOptions {
+  comment?: string;
+  kind: ResourceWaitKind;
+  /** Where the resource's id is in the input, e.g. `$.snapshot.SnapshotId`. */
+  resourceId: string;
+  /** The longest pause between checks: a path into the input (the build's `polling`). */
+  intervalPath: string;
+  /** The bound: a path to the most checks after the first. */
+  maxAttemptsPath: string;
+  next: string;
+}
+
+/**
+ * How long a wait may take at most before Step Functions itself gives up, if the
+ * resource-waits function never answers (its own bound, polling.maxAttempts checks, ends
+ * every wait it sees well before): a day, more than any snapshot of an AMI-sized volume.
+ */
+const RESOURCE_WAIT_TIMEOUT_SECONDS = 86_400;
+
+/**
+ * One wait for an EC2 resource of the workflow's region (contract/resource-wait.ts): a
+ * message with the task token to the resource-waits queue (`${ResourceWaitsQueueUrl}`),
+ * answered by the resource-waits function once the resource is ready, or failed with the
+ * wait's own error (`AmiFactory.SnapshotNotCompleted`, `AmiFactory.VolumeFailed`...). One
+ * state and one transition per wait; the checks, their pacing and their bound are the
+ * function's.
+ */
+export function awaitResource(options: AwaitResourceOptions): State {
+  return {
+    Type: 'Task',
+    ...withComment(options.comment),
+    Resource: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
+    Parameters: {
+      QueueUrl: '${ResourceWaitsQueueUrl}',
+      MessageBody: {
+        task: 'wait',
+        kind: options.kind,
+        'resourceId.$': options.resourceId,
+        'buildId.$': '$.buildId',
+        'intervalSeconds.$': options.intervalPath,
+        'maxAttempts.$': options.maxAttemptsPath,
+        'taskToken.$': '$$.Task.Token',
+      },
+    },
+    TimeoutSeconds: RESOURCE_WAIT_TIMEOUT_SECONDS,
+    ResultPath: null,
+    Catch: CATCH_ALL,
     Next: options.next,
   };
 }

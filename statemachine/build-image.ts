@@ -1,7 +1,7 @@
 /**
  * The build-image workflow, step by step, as Packer's amazon-chroot builder runs it: claim a
- * host, create the volume in its zone, attach, provision in the chroot, detach, snapshot,
- * register, tag, then product codes, deprecation, sharing and deregistration protection. It
+ * host, create the volume in its zone, attach, provision in the chroot, snapshot (while the
+ * volume is detached, released and deleted), register, tag, then product codes, deprecation, sharing and deregistration protection. It
  * announces the start (after the claim) and the success (at the end) on the factory's event
  * bus. build-image.asl.json is rendered from this (`npm run render:workflow`).
  *
@@ -11,13 +11,11 @@
  */
 import {
   askWorker,
+  awaitResource,
   BUILD_FAILED,
   ec2Task,
   ec2TaskVariants,
   failWithTheError,
-  isOneOf,
-  pollStart,
-  pollUntil,
   publishEvent,
   raise,
   secretsTask,
@@ -125,61 +123,24 @@ const createVolume: States = {
       Tags: [{ Key: INSTANCE_ID_TAG, 'Value.$': '$.host.instanceId' }],
     },
     resultPath: null,
-    next: pollStart('new volume'),
+    next: 'Wait for the new volume',
   }),
-  ...pollUntil({
-    what: 'new volume',
-    decision: 'Volume available?',
-    describe: { action: 'describeVolumes', parameters: { 'VolumeIds.$': 'States.Array($.volume.VolumeId)' }, item: '$.Volumes' },
-    done: isOneOf('$.observed.item.State', ['available']),
-    failed: {
-      rule: isOneOf('$.observed.item.State', ['error']),
-      error: 'VolumeFailed',
-      cause: { format: 'volume {} went to the error state while it was created', args: ['$.volume.VolumeId'] },
-    },
+  'Wait for the new volume': awaitResource({
+    comment: 'Until EC2 shows it available: seconds; a restored volume is usable before its blocks are all loaded.',
+    kind: 'volume-available',
+    resourceId: '$.volume.VolumeId',
     intervalPath: '$.polling.volume',
     maxAttemptsPath: MAX_ATTEMPTS,
-    timedOut: {
-      error: 'VolumeNotAvailable',
-      cause: { format: 'volume {} is still {} after {} polls', args: ['$.volume.VolumeId', '$.observed.item.State', '$.poll.attempts'] },
-    },
     next: 'Attach volume',
   }),
 };
 
 const attach: States = {
   'Attach volume': ec2Task('attachVolume', {
-    comment: 'At the device the host leased for this build in its claim.',
+    comment:
+      'At the device the host leased for this build in its claim. The workflow does not wait for the attachment: the worker does, on the host that needs it (it checks EC2 says attached there, under that name, then waits for the device node), which saves a round of polls and a transition per poll.',
     parameters: { 'VolumeId.$': '$.volume.VolumeId', 'InstanceId.$': '$.host.instanceId', 'Device.$': '$.host.deviceName' },
     resultPath: null,
-    next: pollStart('volume attachment'),
-  }),
-  ...pollUntil({
-    what: 'volume attachment',
-    decision: 'Volume attached?',
-    comment:
-      'Filters instead of fields: an attachment\'s state sits in a list inside the volume. Counting the volumes that match "attached to this host" reads the same everywhere, and filtered calls draw on EC2\'s larger request bucket.',
-    describe: {
-      action: 'describeVolumes',
-      parameters: {
-        'VolumeIds.$': 'States.Array($.volume.VolumeId)',
-        Filters: [
-          { Name: 'attachment.instance-id', 'Values.$': 'States.Array($.host.instanceId)' },
-          { Name: 'attachment.status', Values: ['attached'] },
-        ],
-      },
-      count: '$.Volumes',
-    },
-    done: { Variable: '$.observed.count', NumericEquals: 1 },
-    intervalPath: '$.polling.attachment',
-    maxAttemptsPath: MAX_ATTEMPTS,
-    timedOut: {
-      error: 'VolumeNotAttached',
-      cause: {
-        format: 'volume {} is not attached to {} at {} after {} polls',
-        args: ['$.volume.VolumeId', '$.host.instanceId', '$.host.deviceName', '$.poll.attempts'],
-      },
-    },
     next: 'Provision on the host',
   }),
 };
@@ -202,10 +163,25 @@ const provision: States = {
     resultPath: null,
     next: 'Delete the secret?',
   }),
-  'Delete the secret?': whenPresent('$.secret', 'Delete the secret', 'Detach volume', 'Provisioning was the secret\'s only use.'),
+  'Delete the secret?': whenPresent('$.secret', 'Delete the secret', 'Create snapshot', 'Provisioning was the secret\'s only use.'),
   'Delete the secret': secretsTask('deleteSecret', {
     comment: 'At once, without a recovery window: nothing reads it again. A build that fails before this has it deleted by the clean-up function.',
     parameters: { 'SecretId.$': '$.secret.id', ForceDeleteWithoutRecovery: true },
+    next: 'Create snapshot',
+  }),
+};
+
+const snapshot: States = {
+  'Create snapshot': ec2Task('createSnapshot', {
+    comment:
+      'As soon as the worker has unmounted, while the volume is still attached: a snapshot is of what the volume holds when it starts, and the file system was cleanly unmounted before the worker answered. Detaching, releasing the host\'s device and deleting the volume then happen while the snapshot runs, off the critical path. There is no idempotency token here: a retry after a lost answer can leave a second snapshot, which carries the build id tag for the clean-up function. Throttling is the likelier reason to retry.',
+    parameters: {
+      'VolumeId.$': '$.volume.VolumeId',
+      'Description.$': '$.createSnapshot.Description',
+      'TagSpecifications.$': '$.createSnapshot.TagSpecifications',
+    },
+    resultSelector: { 'SnapshotId.$': '$.SnapshotId' },
+    resultPath: '$.snapshot',
     next: 'Detach volume',
   }),
 };
@@ -215,68 +191,35 @@ const detach: States = {
     comment: 'Names the instance and device as well as the volume: a detach that names both cannot take the volume away from a host it was moved to.',
     parameters: { 'VolumeId.$': '$.volume.VolumeId', 'InstanceId.$': '$.host.instanceId', 'Device.$': '$.host.deviceName' },
     resultPath: null,
-    next: pollStart('volume detach'),
+    next: 'Wait for the volume to detach',
   }),
-  ...pollUntil({
-    what: 'volume detach',
-    decision: 'Volume detached?',
-    describe: { action: 'describeVolumes', parameters: { 'VolumeIds.$': 'States.Array($.volume.VolumeId)' }, item: '$.Volumes' },
-    done: isOneOf('$.observed.item.State', ['available']),
+  'Wait for the volume to detach': awaitResource({
+    comment: 'Until EC2 shows the volume available, with no attachment left.',
+    kind: 'volume-detached',
+    resourceId: '$.volume.VolumeId',
     intervalPath: '$.polling.attachment',
     maxAttemptsPath: MAX_ATTEMPTS,
-    timedOut: {
-      error: 'VolumeNotDetached',
-      cause: {
-        format: 'volume {} is still {} after {} polls since it was detached from {}',
-        args: ['$.volume.VolumeId', '$.observed.item.State', '$.poll.attempts', '$.host.instanceId'],
-      },
-    },
     next: 'Release the device',
   }),
   'Release the device': sendToWorker({
     comment:
-      'Only once the volume is off the device, so the host cannot lease the device to another build while EC2 still shows it in use. Frees the host\'s slot before the snapshot, which can take minutes.',
+      'Only once the volume is off the device, so the host cannot lease the device to another build while EC2 still shows it in use. Frees the host\'s slot while the snapshot runs, which can take minutes.',
     queueUrl: '$.host.hostQueueUrl',
     messageBody: { task: 'release', 'buildId.$': '$.buildId' },
-    next: 'Create snapshot',
-  }),
-};
-
-const snapshot: States = {
-  'Create snapshot': ec2Task('createSnapshot', {
-    comment:
-      'There is no idempotency token here: a retry after a lost answer can leave a second snapshot, which carries the build id tag for the clean-up function. Throttling is the likelier reason to retry.',
-    parameters: {
-      'VolumeId.$': '$.volume.VolumeId',
-      'Description.$': '$.createSnapshot.Description',
-      'TagSpecifications.$': '$.createSnapshot.TagSpecifications',
-    },
-    resultSelector: { 'SnapshotId.$': '$.SnapshotId' },
-    resultPath: '$.snapshot',
-    next: pollStart('snapshot'),
-  }),
-  ...pollUntil({
-    what: 'snapshot',
-    decision: 'Snapshot completed?',
-    describe: { action: 'describeSnapshots', parameters: { 'SnapshotIds.$': 'States.Array($.snapshot.SnapshotId)' }, item: '$.Snapshots' },
-    done: isOneOf('$.observed.item.State', ['completed']),
-    failed: {
-      rule: isOneOf('$.observed.item.State', ['error']),
-      error: 'SnapshotFailed',
-      cause: { format: 'snapshot {} of volume {} went to the error state', args: ['$.snapshot.SnapshotId', '$.volume.VolumeId'] },
-    },
-    intervalPath: '$.polling.snapshot',
-    maxAttemptsPath: MAX_ATTEMPTS,
-    timedOut: {
-      error: 'SnapshotNotCompleted',
-      cause: { format: 'snapshot {} is still {} after {} polls', args: ['$.snapshot.SnapshotId', '$.observed.item.State', '$.poll.attempts'] },
-    },
     next: 'Delete volume',
   }),
   'Delete volume': ec2Task('deleteVolume', {
-    comment: 'A completed snapshot no longer needs its volume. Deleting it before registering means a failure here leaves no image behind.',
+    comment: 'A snapshot in progress goes on without its volume. Deleting it before registering means a failure here leaves no image behind.',
     parameters: { 'VolumeId.$': '$.volume.VolumeId' },
     resultPath: null,
+    next: 'Wait for the snapshot',
+  }),
+  'Wait for the snapshot': awaitResource({
+    comment: 'Usually the longest wait of a build: its checks are paced by the snapshot\'s progress, closing in on its completion.',
+    kind: 'snapshot-completed',
+    resourceId: '$.snapshot.SnapshotId',
+    intervalPath: '$.polling.snapshot',
+    maxAttemptsPath: MAX_ATTEMPTS,
     next: 'Replace an existing image?',
   }),
 };
@@ -406,24 +349,13 @@ const register: States = {
       ],
     },
     resultPath: null,
-    next: pollStart('image'),
+    next: 'Wait for the image',
   }),
-  ...pollUntil({
-    what: 'image',
-    decision: 'Image available?',
-    describe: { action: 'describeImages', parameters: { 'ImageIds.$': 'States.Array($.image.ImageId)' }, item: '$.Images' },
-    done: isOneOf('$.observed.item.State', ['available']),
-    failed: {
-      rule: isOneOf('$.observed.item.State', ['failed', 'error', 'invalid']),
-      error: 'ImageFailed',
-      cause: { format: 'image {} went to the {} state', args: ['$.image.ImageId', '$.observed.item.State'] },
-    },
+  'Wait for the image': awaitResource({
+    kind: 'image-available',
+    resourceId: '$.image.ImageId',
     intervalPath: '$.polling.image',
     maxAttemptsPath: MAX_ATTEMPTS,
-    timedOut: {
-      error: 'ImageNotAvailable',
-      cause: { format: 'image {} is still {} after {} polls', args: ['$.image.ImageId', '$.observed.item.State', '$.poll.attempts'] },
-    },
     next: 'Require IMDSv2?',
   }),
   'Require IMDSv2?': {
@@ -546,7 +478,7 @@ export const buildImageDefinition = {
   Comment:
     'Builds one EBS-backed AMI the chroot way. Rendered from statemachine/build-image.ts; docs/workflow.md shows it as a diagram. Every failure ends in Build failed; the clean-up function removes what a failed, stopped or timed-out build left.',
   StartAt: 'Claim a host',
-  States: { ...claim, ...createVolume, ...attach, ...provision, ...detach, ...snapshot, ...replaceExisting, ...register, ...distribute, ...report, ...failWithTheError() },
+  States: { ...claim, ...createVolume, ...attach, ...provision, ...snapshot, ...detach, ...replaceExisting, ...register, ...distribute, ...report, ...failWithTheError() },
 };
 
 /** The definition as build-image.asl.json holds it. */

@@ -50,7 +50,13 @@ function cached<T>(name: string, make: (config: ReturnType<typeof clientConfig>)
   return client;
 }
 
-export const ec2 = (): EC2Client => cached('ec2', ({ forcePathStyle: _, ...config }) => new EC2Client(config));
+/**
+ * EC2's request buckets are the account's, shared by every build and host: a throttled call
+ * is retried more than the SDK's default 3 times (its backoff is exponential and jittered).
+ */
+export const EC2_MAX_ATTEMPTS = 8;
+
+export const ec2 = (): EC2Client => cached('ec2', ({ forcePathStyle: _, ...config }) => new EC2Client({ maxAttempts: EC2_MAX_ATTEMPTS, ...config }));
 export const eventBridge = (): EventBridgeClient => cached('eventbridge', ({ forcePathStyle: _, ...config }) => new EventBridgeClient(config));
 export const s3 = (): S3Client => cached('s3', (config) => new S3Client(config));
 export const sfn = (): SFNClient => cached('sfn', ({ forcePathStyle: _, ...config }) => new SFNClient(config));

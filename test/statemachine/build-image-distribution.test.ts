@@ -10,7 +10,7 @@
 import { DescribeImageAttributeCommand, DescribeSnapshotAttributeCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionInput } from '../../contract/execution.ts';
-import { callsTo, onlyCallTo, statesEntered } from '../support/executions.ts';
+import { callsTo, onlyCallTo, statesEntered, waitedFor } from '../support/executions.ts';
 import { buildImageInput } from './support/build-input.ts';
 import { cleanUpAfter, resourcesOf, runBuild, startLocalBuildImage, type BuildResult, type LocalBuildImage } from './support/local-aws.ts';
 
@@ -33,15 +33,11 @@ function input(distribution: Partial<ExecutionInput['distribution']>): Execution
 }
 
 function imageOf(result: BuildResult): string {
-  const [imageId] = (callsTo(result.events, 'ec2:describeImages')[0]?.ImageIds as string[] | undefined) ?? [];
-  if (imageId === undefined) throw new Error(`build ${result.buildId} registered no image`);
-  return imageId;
+  return waitedFor(result.events, 'image-available');
 }
 
 function snapshotOf(result: BuildResult): string {
-  const [snapshotId] = (onlyCallTo(result.events, 'ec2:describeSnapshots').SnapshotIds as string[] | undefined) ?? [];
-  if (snapshotId === undefined) throw new Error(`build ${result.buildId} made no snapshot`);
-  return snapshotId;
+  return waitedFor(result.events, 'snapshot-completed');
 }
 
 /** A build that failed after registering: the clean-up function removes the image and its snapshot. */
@@ -141,7 +137,7 @@ describe('deprecation and deregistration protection', () => {
     const imageId = imageOf(result);
     expect(onlyCallTo(result.events, 'ec2:enableImageDeprecation')).toEqual({ ImageId: imageId, DeprecateAt: '2030-01-02T15:04:00.000Z' });
     const entered = statesEntered(result.events);
-    expect(entered.indexOf('Deprecate the image')).toBeGreaterThan(entered.lastIndexOf('Image available?'));
+    expect(entered.indexOf('Deprecate the image')).toBeGreaterThan(entered.lastIndexOf('Wait for the image'));
     expect(result.status).toBe('FAILED');
     expect(result.error).toMatch(NOT_IMPLEMENTED_LOCALLY);
     await expectImageRemoved(result);
@@ -159,7 +155,7 @@ describe('deprecation and deregistration protection', () => {
     expect(onlyCallTo(result.events, 'ec2:enableImageDeregistrationProtection')).toEqual({ ImageId: imageId, WithCooldown: true });
     const entered = statesEntered(result.events);
     expect(entered.indexOf('Protect from deregistration')).toBeGreaterThan(entered.indexOf('Share the image'));
-    expect(entered.indexOf('Share the image')).toBeGreaterThan(entered.lastIndexOf('Image available?'));
+    expect(entered.indexOf('Share the image')).toBeGreaterThan(entered.lastIndexOf('Wait for the image'));
     expect(result.status).toBe('FAILED');
     expect(result.error).toMatch(NOT_IMPLEMENTED_LOCALLY);
     await expectImageRemoved(result);

@@ -7,7 +7,7 @@
 import { CreateSnapshotCommand, CreateVolumeCommand, DeleteVolumeCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILD_ID_TAG } from '../../contract/execution.ts';
-import { callsTo, onlyCallTo, statesEntered } from '../support/executions.ts';
+import { callsTo, onlyCallTo, statesEntered, waitedFor } from '../support/executions.ts';
 import { LOCAL_ACCOUNT_ID as ACCOUNT_ID, LOCAL_REGION as REGION } from '../support/local-aws.ts';
 import { buildIdTag, buildImageInput, ROOT_DEVICE } from './support/build-input.ts';
 import { HOST_DEVICE, HOST_ZONE, resourcesOf, runBuild, startLocalBuildImage, type LocalBuildImage } from './support/local-aws.ts';
@@ -49,7 +49,7 @@ describe('a successful build', () => {
     const result = await runBuild(local, input);
 
     expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
-    const snapshotId = (onlyCallTo(result.events, 'ec2:describeSnapshots').SnapshotIds as string[])[0];
+    const snapshotId = waitedFor(result.events, 'snapshot-completed');
     const imageId = (result.output as { amis: { imageId: string }[] }).amis[0]?.imageId;
     expect(result.output).toEqual({
       buildId,
@@ -129,7 +129,7 @@ describe('a successful build', () => {
     const { Images = [] } = await local.ec2.send(new DescribeImagesCommand({ ImageIds: [imageId ?? ''] }));
     expect(Images[0]?.Name).toBe(input.registerImage.Name);
     expect(tagsOf(Images[0]?.Tags)).toEqual({ [BUILD_ID_TAG]: buildId, os: 'debian', 'ami-factory:root-snapshot-id': snapshotId });
-    const { Snapshots = [] } = await local.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId ?? ''] }));
+    const { Snapshots = [] } = await local.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
     expect(tagsOf(Snapshots[0]?.Tags)).toEqual({ [BUILD_ID_TAG]: buildId, purpose: 'root' });
   });
 

@@ -15,6 +15,7 @@ const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValid
 
 const CLAIMS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-claims';
 const REGIONAL_CALLS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-regional-calls';
+const RESOURCE_WAITS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-resource-waits';
 
 interface State {
   Type: string;
@@ -47,19 +48,19 @@ function failureStates(all: Record<string, State>): Set<string> {
 }
 
 function states(): Record<string, State> {
-  return (JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL })) as { States: Record<string, State> }).States;
+  return (JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL })) as { States: Record<string, State> }).States;
 }
 
 describe('build-image definition', () => {
   it('is valid Amazon States Language after substitution', () => {
-    const definition: unknown = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL }));
+    const definition: unknown = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL }));
     const { isValid, errorsText } = aslValidator(definition);
     expect(errorsText('\n')).toBe('');
     expect(isValid).toBe(true);
   });
 
   it('takes the claims queue URL, the event bus and the regional-calls queue URL as its placeholders, in DefinitionSubstitutions syntax', () => {
-    expect(placeholdersOf(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'))).toEqual(['ClaimsQueueUrl', 'EventBusName', 'RegionalCallsQueueUrl']);
+    expect(placeholdersOf(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'))).toEqual(['ClaimsQueueUrl', 'EventBusName', 'ResourceWaitsQueueUrl', 'RegionalCallsQueueUrl']);
     const claim = states()['Claim a host'];
     expect(claim?.Parameters).toMatchObject({ QueueUrl: CLAIMS_QUEUE_URL });
   });
@@ -70,10 +71,10 @@ describe('build-image definition', () => {
         .filter((state) => state.Resource === 'arn:aws:states:::events:putEvents')
         .map((state) => (state.Parameters as { Entries: { EventBusName: unknown; Source: unknown }[] }).Entries.map((entry) => [entry.EventBusName, entry.Source]));
     // Build Started, Build Distributed, Build Succeeded.
-    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, EventBusName: 'factory-events' }))).toEqual(
+    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL, EventBusName: 'factory-events' }))).toEqual(
       Array.from({ length: 3 }, () => [['factory-events', 'ami-factory']]),
     );
-    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL }))).toEqual(
+    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL }))).toEqual(
       Array.from({ length: 3 }, () => [['default', 'ami-factory']]),
     );
   });
@@ -92,11 +93,11 @@ describe('build-image definition', () => {
   });
 
   it('refuses to leave a placeholder unfilled', () => {
-    expect(() => loadBuildImageDefinition({} as { ClaimsQueueUrl: string; RegionalCallsQueueUrl: string })).toThrow(/ClaimsQueueUrl/);
+    expect(() => loadBuildImageDefinition({} as { ClaimsQueueUrl: string; RegionalCallsQueueUrl: string; ResourceWaitsQueueUrl: string })).toThrow(/ClaimsQueueUrl/);
   });
 
   it('writes values as JSON string content', () => {
-    const definition = loadBuildImageDefinition({ ClaimsQueueUrl: 'https://example.com/"quoted"\\', RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL });
+    const definition = loadBuildImageDefinition({ ClaimsQueueUrl: 'https://example.com/"quoted"\\', RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL });
     const claim = (JSON.parse(definition) as { States: Record<string, State> }).States['Claim a host'];
     expect(claim?.Parameters).toMatchObject({ QueueUrl: 'https://example.com/"quoted"\\' });
   });
@@ -127,33 +128,26 @@ describe('build-image definition', () => {
     const raised = Object.values(states())
       .map((state) => (state.Parameters as { Error?: unknown } | undefined)?.Error)
       .filter((error) => typeof error === 'string');
+    // A wait's errors (VolumeNotAvailable, SnapshotNotCompleted...) are the resource-waits function's to raise: contract/resource-wait.ts.
     expect(raised.sort()).toEqual(
-      [
-        'ImageFailed',
-        'ImageNotAvailable',
-        'NothingToShare',
-        'SnapshotFailed',
-        'SnapshotNotCompleted',
-        'UnsupportedImageOptions',
-        'VolumeFailed',
-        'VolumeNotAttached',
-        'VolumeNotAvailable',
-        'VolumeNotDetached',
-      ].map((name) => `AmiFactory.${name}`),
+      ['NothingToShare', 'UnsupportedImageOptions'].map((name) => `AmiFactory.${name}`),
     );
   });
 
-  it('bounds every poll loop by polling.maxAttempts and paces it from the input', () => {
+  it('waits for its volumes, snapshot and image through the resource-waits queue, each wait bounded by polling.maxAttempts and paced by its polling interval', () => {
     const all = states();
-    const waits = Object.entries(all).filter(([, state]) => state.Type === 'Wait');
-    expect(waits.map(([name]) => name)).toEqual(['Wait for new volume', 'Wait for volume attachment', 'Wait for volume detach', 'Wait for snapshot', 'Wait for image']);
+    const waits = Object.entries(all).filter(([, state]) => (state.Parameters as { QueueUrl?: string } | undefined)?.QueueUrl === RESOURCE_WAITS_QUEUE_URL);
+    expect(waits.map(([name]) => name)).toEqual(['Wait for the new volume', 'Wait for the volume to detach', 'Wait for the snapshot', 'Wait for the image']);
     for (const [name, wait] of waits) {
-      expect(wait.SecondsPath, `${name} waits as long as the input says`).toMatch(/^\$\.polling\.(volume|attachment|snapshot|image)$/);
-      // Wait -> count -> describe -> decide: the decision must compare the count with maxAttempts.
-      const describe = all[all[wait.Next ?? '']?.Next ?? ''];
-      const decision = all[describe?.Next ?? ''];
-      expect(JSON.stringify(decision?.Choices), `${name} loop is bounded`).toContain('"NumericGreaterThanEqualsPath":"$.polling.maxAttempts"');
+      expect(wait.Resource, name).toBe('arn:aws:states:::sqs:sendMessage.waitForTaskToken');
+      const body = (wait.Parameters as { MessageBody: Record<string, unknown> }).MessageBody;
+      expect(body['intervalSeconds.$'], `${name} is paced by the input`).toMatch(/^\$\.polling\.(volume|attachment|snapshot|image)$/);
+      expect(body['maxAttempts.$'], `${name} is bounded`).toBe('$.polling.maxAttempts');
+      expect(body['taskToken.$']).toBe('$$.Task.Token');
+      expect(wait.TimeoutSeconds, `${name} ends even if nothing answers`).toBeGreaterThan(0);
     }
+    // The attachment is the worker's to wait for; the workflow has no poll loop of its own left.
+    expect(Object.values(all).filter((state) => state.Type === 'Wait')).toEqual([]);
   });
 
   it('reads no path whose meaning differs between engines: no field after an index, no wildcard', () => {
@@ -179,7 +173,7 @@ describe('build-image definition', () => {
 
   it('calls EC2 and Secrets Manager only through aws-sdk integrations, the worker only through SQS, EventBridge only through its optimized integration', () => {
     const resources = new Set(
-      JSON.stringify(JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL })))
+      JSON.stringify(JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL })))
         .match(/"Resource":"[^"]+"/g)
         ?.map((field) => field.slice('"Resource":"'.length, -1)),
     );

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, localAwsClientConfig, startMotoServer } from '../../local/moto-server.ts';
 import { cacheDir } from '../../local/paths.ts';
+import { startModelledAws, type AwsModelProfile, type AwsModelStats } from '../../local/aws-model/index.ts';
 
 /** The account both engines answer as (LocalStack: because the access key id names it). */
 export const LOCAL_ACCOUNT_ID = '123456789012';
@@ -23,6 +24,8 @@ export interface Engine {
   /** Settings for any client on the engine. */
   clientConfig: ReturnType<typeof localAwsClientConfig>;
   stop(): Promise<void>;
+  /** With the AWS model: its count of EC2 calls and of throttled ones, by action. */
+  awsModelStats?: () => AwsModelStats;
 }
 
 /** Installed by scripts/test-second-engine.sh: LocalStack needs its own Python (3.13). */
@@ -34,8 +37,17 @@ export function engineName(): EngineName {
   return name;
 }
 
-/** Starts the chosen engine on a free loopback port and waits until it answers. */
-export async function startEngine(region: string): Promise<Engine> {
+/**
+ * Starts the chosen engine on a free loopback port and waits until it answers. With
+ * `awsModel`, moto runs behind the model of EC2's latencies and throttling
+ * (local/aws-model), which its own state machine interpreter calls through as well.
+ */
+export async function startEngine(region: string, options: { awsModel?: AwsModelProfile } = {}): Promise<Engine> {
+  if (options.awsModel !== undefined) {
+    if (engineName() === 'localstack') throw new Error('the AWS model runs in front of moto only');
+    const modelled = await startModelledAws({ profile: options.awsModel });
+    return { name: 'moto', endpoint: modelled.endpoint, clientConfig: localAwsClientConfig(modelled.endpoint, region), stop: () => modelled.stop(), awsModelStats: () => modelled.stats() };
+  }
   if (engineName() === 'localstack') return startLocalStack(region);
   const moto = await startMotoServer();
   return { name: 'moto', endpoint: moto.endpoint, clientConfig: localAwsClientConfig(moto.endpoint, region), stop: () => moto.stop() };

@@ -122,3 +122,19 @@ export function actionAnswer(events: readonly HistoryEvent[], action: string): R
 export function statesEntered(events: readonly HistoryEvent[]): string[] {
   return events.flatMap((event) => (event.stateEnteredEventDetails?.name === undefined ? [] : [event.stateEnteredEventDetails.name]));
 }
+
+/** The resource waits the workflow sent to the resource-waits queue, in order (contract/resource-wait.ts). */
+export function resourceWaits(events: readonly HistoryEvent[]): { kind: string; resourceId: string; intervalSeconds: unknown; maxAttempts: unknown }[] {
+  return callsTo(events, 'sqs:sendMessage')
+    .map((call) => call.MessageBody as Record<string, unknown>)
+    .filter((body) => body.task === 'wait')
+    .map((body) => ({ kind: String(body.kind), resourceId: String(body.resourceId), intervalSeconds: body.intervalSeconds, maxAttempts: body.maxAttempts }));
+}
+
+/** The resource the one wait of `kind` was for; fails the test when there is not exactly one. */
+export function waitedFor(events: readonly HistoryEvent[], kind: string): string {
+  const waits = resourceWaits(events).filter((wait) => wait.kind === kind);
+  const [wait] = waits;
+  if (waits.length !== 1 || wait === undefined) throw new Error(`expected one ${kind} wait, found ${waits.length}`);
+  return wait.resourceId;
+}

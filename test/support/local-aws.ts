@@ -17,10 +17,11 @@ import { LOCAL_REGION } from '../../local/factory-resources.ts';
 import { useAwsClientConfig } from '../../functions/lib/aws.ts';
 import { logger } from '../../functions/lib/log.ts';
 import { watchExecutions } from '../../local/execution-events.ts';
-import { consumeRegionalCalls } from '../../local/regional-calls.ts';
+import { QUEUE_FUNCTIONS, triggerFromQueue } from '../../local/queue-trigger.ts';
 import { loadBuildImageDefinition, loadDistributeImageDefinition } from '../../statemachine/definition.ts';
 import { createAwsClients, type AwsClients } from '../../worker/daemon/context.ts';
 import { LOCAL_ACCOUNT_ID, startEngine, type Engine } from './engine.ts';
+import type { AwsModelProfile } from '../../local/aws-model/index.ts';
 
 export { LOCAL_ACCOUNT_ID, LOCAL_REGION };
 
@@ -33,6 +34,8 @@ export interface LocalFactoryResources {
   claimsDeadLetterQueueUrl: string;
   /** What the regional-call function reads: the workflow's EC2 calls in other regions and accounts. */
   regionalCallsQueueUrl: string;
+  /** What the resource-waits function reads: the workflow's waits for volumes, snapshots and images. */
+  resourceWaitsQueueUrl: string;
   /** Hosts name their own queue `<prefix>-host-<instanceId>`. */
   hostQueuePrefix: string;
   artifactsBucket: string;
@@ -76,6 +79,8 @@ export interface LocalAwsOptions {
    * watcher): the workflow itself undoes nothing.
    */
   cleanUpFailedBuilds?: boolean;
+  /** Runs moto behind the model of EC2's latencies and throttling (local/aws-model). */
+  awsModel?: AwsModelProfile;
 }
 
 /** The clean-up function's environment, as the deployment gives it, pointed at the local AWS. */
@@ -95,7 +100,7 @@ const roleArn = (name: string): string => `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role
 
 export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
   const prefix = `ami-factory-${options.stage ?? 'test'}`;
-  const engine = await startEngine(LOCAL_REGION);
+  const engine = await startEngine(LOCAL_REGION, options.awsModel === undefined ? {} : { awsModel: options.awsModel });
   const { clientConfig } = engine;
   const clients: LocalAwsClients = createAwsClients(clientConfig);
   const stops: (() => Promise<void>)[] = [];
@@ -121,13 +126,18 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       return stateMachineArn;
     };
     const resources = await createFactoryResources(clients, clientConfig, prefix, createStateMachine);
-    // The regional-call function answers every suite's copies, as its queue's trigger would.
+    // The regional-call function answers every suite's copies, and the resource-waits function
+    // its waits, as their queues' triggers would.
     useAwsClientConfig(clientConfig);
     process.env.STATE_MACHINE_ARN = resources.stateMachineArn;
-    const regionalCalls = consumeRegionalCalls(clients.sqs, resources.regionalCallsQueueUrl, (error) => {
+    const regionalCalls = triggerFromQueue(clients.sqs, resources.regionalCallsQueueUrl, QUEUE_FUNCTIONS.regionalCall, (error) => {
       process.stderr.write(`regional call: ${String(error)}\n`);
     });
     stops.unshift(() => regionalCalls.stop());
+    const resourceWaits = triggerFromQueue(clients.sqs, resources.resourceWaitsQueueUrl, QUEUE_FUNCTIONS.waitForResources, (error) => {
+      process.stderr.write(`resource wait: ${String(error)}\n`);
+    });
+    stops.unshift(() => resourceWaits.stop());
     if (options.cleanUpFailedBuilds === true) {
       useCleanUpFunction({ clientConfig, resources });
       const watcher = watchExecutions(clients.sfn, resources.stateMachineArn, (error) => {
@@ -177,6 +187,7 @@ async function createFactoryResources(
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: deadLetterArn, maxReceiveCount: 5 }),
   });
   const regionalCallsQueueUrl = await createQueue(clients.sqs, `${prefix}-regional-calls`, { VisibilityTimeout: '60' });
+  const resourceWaitsQueueUrl = await createQueue(clients.sqs, `${prefix}-resource-waits`, { VisibilityTimeout: '30' });
   const artifactsBucket = `${prefix}-artifacts`;
   await clients.s3.send(new CreateBucketCommand({ Bucket: artifactsBucket }));
   const eventBusName = `${prefix}-events`;
@@ -185,13 +196,13 @@ async function createFactoryResources(
   events.destroy();
   const stateMachineArn = await createStateMachine(
     `${prefix}-build-image`,
-    loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl, RegionalCallsQueueUrl: regionalCallsQueueUrl, EventBusName: eventBusName }),
+    loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl, RegionalCallsQueueUrl: regionalCallsQueueUrl, ResourceWaitsQueueUrl: resourceWaitsQueueUrl, EventBusName: eventBusName }),
   );
   const distributeStateMachineArn = await createStateMachine(
     `${prefix}-distribute-image`,
     loadDistributeImageDefinition({ RegionalCallsQueueUrl: regionalCallsQueueUrl, EventBusName: eventBusName }),
   );
-  return { claimsQueueUrl, claimsDeadLetterQueueUrl, regionalCallsQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn, distributeStateMachineArn, eventBusName };
+  return { claimsQueueUrl, claimsDeadLetterQueueUrl, regionalCallsQueueUrl, resourceWaitsQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn, distributeStateMachineArn, eventBusName };
 }
 
 /** A queue with these attributes; its URL. */

@@ -41,7 +41,9 @@ export function createAwsClients(settings: AwsClientSettings): AwsClients {
     sfn: new SFNClient(settings),
     // A custom endpoint has no per-bucket host names.
     s3: new S3Client({ ...settings, forcePathStyle: settings.endpoint !== undefined }),
-    ec2: new EC2Client(settings),
+    // EC2's request buckets are the account's, shared with every other host and build: a
+    // throttled call is retried more than the SDK's default 3 times.
+    ec2: new EC2Client({ maxAttempts: 8, ...settings }),
   };
 }
 

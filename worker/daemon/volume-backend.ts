@@ -3,10 +3,11 @@
  * block device to find (NVMe serial or Xen name). Whoever starts the worker chooses the
  * backend: the local factory passes one of its own (local/ebs-volume-backend.ts).
  */
-import { DescribeInstancesCommand, DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { VolumeSource } from '../chroot/build-context.ts';
 import type { Ec2Attachment } from '../devices/ec2-device-names.ts';
 import { waitForAttachedDevice } from '../devices/nvme.ts';
+import { waitForAttachment } from '../devices/attachment-wait.ts';
 
 export interface VolumeBackend {
   /**
@@ -14,15 +15,12 @@ export interface VolumeBackend {
    * device names exist only in moto, so it points at an empty directory.
    */
   readonly devRoot: string | undefined;
+  /** Waits until the volume is attached here under `deviceName`, then finds it. */
   resolveSource(volume: { volumeId: string; deviceName: string }, signal: AbortSignal): Promise<VolumeSource>;
 }
 
 /** Made once the worker knows which instance it runs on and where its state lives. */
 export type VolumeBackendFactory = (host: { ec2: EC2Client; instanceId: string; stateDir: string }) => Promise<VolumeBackend>;
-
-export class VolumeNotAttachedError extends Error {
-  override name = 'VolumeNotAttachedError';
-}
 
 /** How long a volume EC2 reports attached may take to show up as a device node. */
 const DEVICE_TIMEOUT_MS = 60_000;
@@ -32,18 +30,7 @@ export const ec2VolumeBackend: VolumeBackendFactory = ({ ec2, instanceId }) =>
   Promise.resolve({
     devRoot: undefined,
     async resolveSource({ volumeId, deviceName }, signal) {
-      // Mount only what EC2 says is attached here under the claimed name: a stale or
-      // mistaken task must not make this host provision some other build's device.
-      const volume = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }), { abortSignal: signal })).Volumes?.[0];
-      const attachment = volume?.Attachments?.find((a) => a.InstanceId === instanceId);
-      if (attachment?.State !== 'attached') {
-        throw new VolumeNotAttachedError(
-          `volume ${volumeId} is not attached to ${instanceId} (${attachment?.State ?? 'no attachment'})`,
-        );
-      }
-      if (attachment.Device !== deviceName) {
-        throw new VolumeNotAttachedError(`volume ${volumeId} is attached as ${attachment.Device ?? '?'}, not ${deviceName}`);
-      }
+      await waitForAttachment({ ec2, volumeId, instanceId, deviceName, signal });
       const devicePath = await waitForAttachedDevice({ volumeId, deviceName, signal, timeoutMs: DEVICE_TIMEOUT_MS });
       return { kind: 'device', devicePath };
     },

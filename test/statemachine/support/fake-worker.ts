@@ -8,6 +8,7 @@ import { DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { DeleteMessageCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitForAttachment } from '../../../worker/devices/attachment-wait.ts';
 import { WorkerTaskSchema, type ClaimAnswer, type ProvisionAnswer, type TaskFailure } from '../../../contract/worker-tasks.ts';
 
 /** What the host does with a build's claim: answer (optionally altered), fail it, or never answer. */
@@ -42,6 +43,12 @@ export interface FakeWorkerOptions {
    * heartbeat sent within milliseconds of the task's message; a real host takes longer anyway.
    */
   answerDelayMs?: number;
+  /**
+   * The device names this host leases, one per build from its claim to its release, as the
+   * real worker does; it takes no claim while all are leased. Without it, every build gets
+   * the host's own deviceName and claims are taken without limit.
+   */
+  devices?: string[];
 }
 
 export class FakeWorker {
@@ -53,6 +60,9 @@ export class FakeWorker {
   readonly #scripts = new Map<string, BuildScript>();
   #running = false;
   #loops: Promise<void>[] = [];
+  readonly #answers = new Set<Promise<void>>();
+  /** Leased device names, by build. */
+  readonly #leases = new Map<string, string>();
 
   constructor(options: FakeWorkerOptions) {
     this.#options = options;
@@ -75,6 +85,12 @@ export class FakeWorker {
   async stop(): Promise<void> {
     this.#running = false;
     await Promise.all(this.#loops);
+    await Promise.all(this.#answers);
+  }
+
+  #freeDevice(): string | undefined {
+    const leased = new Set(this.#leases.values());
+    return this.#options.devices?.find((device) => !leased.has(device));
   }
 
   tasksFor(buildId: string, task?: string): Record<string, unknown>[] {
@@ -97,11 +113,15 @@ export class FakeWorker {
   async #poll(queue: ReceivedTask['queue'], queueUrl: string): Promise<void> {
     const { sqs } = this.#options.clients;
     while (this.#running) {
+      if (queue === 'claims' && this.#options.devices !== undefined && this.#freeDevice() === undefined) {
+        await sleep(50);
+        continue;
+      }
       let messages: Message[];
       try {
         // Short long-polls, so stop() returns within a second.
         ({ Messages: messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: 10 }),
+          new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: queue === 'claims' && this.#options.devices !== undefined ? 1 : 10 }),
         ));
       } catch (error) {
         this.answerErrors.push(`receive from ${queue} queue: ${String(error)}`);
@@ -112,9 +132,12 @@ export class FakeWorker {
         await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
         const body = JSON.parse(message.Body ?? '{}') as Record<string, unknown>;
         this.received.push({ queue, body });
-        await this.#answer(body).catch((error: unknown) => {
+        // Tasks are answered side by side, as the real worker runs its builds.
+        const answer = this.#answer(body).catch((error: unknown) => {
           this.answerErrors.push(`${String(body.task)} ${String(body.buildId)}: ${String(error)}`);
         });
+        this.#answers.add(answer);
+        void answer.finally(() => this.#answers.delete(answer));
       }
     }
   }
@@ -122,17 +145,32 @@ export class FakeWorker {
   /** Reads the task as the real worker does: a message the contract does not allow is an error, not a guess. */
   async #answer(body: Record<string, unknown>): Promise<void> {
     const task = WorkerTaskSchema.parse(body);
-    if (task.task === 'release') return;
+    if (task.task === 'release') {
+      this.#leases.delete(task.buildId);
+      return;
+    }
     await sleep(this.#options.answerDelayMs ?? 0);
     const script = this.#scripts.get(task.buildId) ?? {};
     if (task.task === 'claim') {
       const claim = script.claim ?? { answer: {} };
       if (claim === 'silent') return;
       if ('fail' in claim) return this.#fail(task.taskToken, claim.fail);
-      return this.#succeed(task.taskToken, { ...this.#options.host, ...claim.answer } satisfies ClaimAnswer);
+      const device = this.#freeDevice();
+      if (device !== undefined) this.#leases.set(task.buildId, device);
+      return this.#succeed(task.taskToken, { ...this.#options.host, ...(device === undefined ? {} : { deviceName: device }), ...claim.answer } satisfies ClaimAnswer);
+    }
+    const provision = script.provision ?? 'succeed';
+    if (provision === 'succeed') {
+      // As the real worker: the workflow does not wait for the attachment, the host does.
+      await waitForAttachment({
+        ec2: this.#options.clients.ec2,
+        volumeId: task.volumeId,
+        instanceId: this.#options.host.instanceId,
+        deviceName: task.deviceName,
+        signal: AbortSignal.timeout(60_000),
+      });
     }
     await this.#recordAttachment(task.volumeId);
-    const provision = script.provision ?? 'succeed';
     if (provision === 'silent') return;
     if (provision !== 'succeed') return this.#fail(task.taskToken, provision.fail);
     const { sfn } = this.#options.clients;
