@@ -29,6 +29,8 @@ import { announceDistribution, releaseStates } from './release.ts';
 import { BUILD_ID_TAG, INSTANCE_ARN_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
 
 const MAX_ATTEMPTS = '$.polling.maxAttempts';
+/** The build region's distribution requests (contract/execution.ts), each null when not asked for. */
+const DISTRIBUTION_REQUESTS = ['productCodes', 'deprecateAt', 'launchPermission', 'snapshotPermission', 'deregistrationProtection'] as const;
 /** The release's first state (release.ts): every image, the copies made in parallel. */
 const RELEASE = 'Each image of the release';
 
@@ -356,8 +358,28 @@ const register: States = {
     resourceId: '$.image.ImageId',
     intervalPath: '$.polling.image',
     maxAttemptsPath: MAX_ATTEMPTS,
-    next: 'Require IMDSv2?',
+    next: 'Anything to set in the build region?',
   }),
+  'Anything to set in the build region?': {
+    Type: 'Choice',
+    Comment:
+      'One decision for the ordinary build, which sets and shares nothing here: it goes straight to the release instead of through six decisions, each a state transition (billed, and counted against the account\'s transition bucket).',
+    Choices: [
+      {
+        Or: [
+          { Variable: '$.registerImage.ImdsSupport', IsPresent: true },
+          ...DISTRIBUTION_REQUESTS.map((field) => ({
+            And: [
+              { Variable: `$.distribution.${field}`, IsPresent: true },
+              { Variable: `$.distribution.${field}`, IsNull: false },
+            ],
+          })),
+        ],
+        Next: 'Require IMDSv2?',
+      },
+    ],
+    Default: RELEASE,
+  },
   'Require IMDSv2?': {
     Type: 'Choice',
     Comment: 'ImdsSupport has no "off" value either; unlike the registration options it can be set afterwards, which saves doubling the registration variants.',

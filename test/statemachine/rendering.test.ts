@@ -32,8 +32,9 @@ describe('the rendered workflow', () => {
     const names = Object.keys(buildImageDefinition.States);
     for (const [index, name] of names.entries()) expect(chart, name).toContain(`  s${index}`);
     expect(chart).toContain('s0["Claim a host"]');
-    expect(chart).toMatch(/\{"Volume available\?"\}/);
-    expect(chart).toMatch(/-->\|"poll\.attempts >= maxAttempts"\|/);
+    expect(chart).toMatch(/\{"Anything to set in the build region\?"\}/);
+    expect(chart).toMatch(/\["Wait for the snapshot"\]/);
+    expect(chart).toMatch(/-->\|"otherwise"\|/);
     expect(chart).toMatch(/\(\["Build failed"\]\)/);
   });
 

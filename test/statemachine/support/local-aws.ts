@@ -23,6 +23,7 @@ import { statusChangeEvent } from '../../../local/execution-events.ts';
 import { executionHistory, waitForExecution, type ExecutionResult } from '../../support/executions.ts';
 import { createQueue, LOCAL_REGION, startLocalAws, useCleanUpFunction, type LocalAws } from '../../support/local-aws.ts';
 import { FakeWorker } from './fake-worker.ts';
+import type { AwsModelProfile } from '../../../local/aws-model/index.ts';
 
 /** Not the region's first zone, so a volume in it can only come from the claim's answer. */
 export const HOST_ZONE = `${LOCAL_REGION}b`;
@@ -33,33 +34,54 @@ export interface LocalBuildImage {
   /** The local AWS's EC2 client, for what a test checks or prepares itself. */
   ec2: EC2Client;
   sourceSnapshotId: string;
+  /** The first host's worker. */
   worker: FakeWorker;
+  /** Every host's worker. */
+  workers: FakeWorker[];
   stop(): Promise<void>;
 }
 
-export async function startLocalBuildImage(): Promise<LocalBuildImage> {
-  const aws = await startLocalAws();
+export interface LocalBuildImageOptions {
+  /** Runs moto behind the model of EC2's latencies and throttling (local/aws-model). */
+  awsModel?: AwsModelProfile;
+  /** How many chroot hosts answer claims; 1 by default. */
+  hosts?: number;
+  /** Device names each host leases, one per build, as the real worker does; none by default (every build gets HOST_DEVICE). */
+  devicesPerHost?: number;
+}
+
+export async function startLocalBuildImage(options: LocalBuildImageOptions = {}): Promise<LocalBuildImage> {
+  const aws = await startLocalAws(options.awsModel === undefined ? {} : { awsModel: options.awsModel });
   const { clients, resources } = aws;
   useCleanUpFunction(aws);
   try {
     const sourceSnapshotId = await makeSourceSnapshot(clients.ec2);
-    const instanceId = await launchHost(clients.ec2);
-    // Named as the worker names its own queue, so the clean-up function finds it.
-    const hostQueueUrl = await createQueue(clients.sqs, `${resources.hostQueuePrefix}-host-${instanceId}`, {});
-    const worker = new FakeWorker({
-      clients,
-      claimsQueueUrl: resources.claimsQueueUrl,
-      host: { instanceId, availabilityZone: HOST_ZONE, hostQueueUrl, deviceName: HOST_DEVICE },
-      answerDelayMs: aws.engine.name === 'localstack' ? 250 : 0,
-    });
-    worker.start();
+    const workers: FakeWorker[] = [];
+    const devices = options.devicesPerHost === undefined ? undefined : Array.from({ length: options.devicesPerHost }, (_, i) => `/dev/sd${String.fromCharCode(102 + i)}`);
+    for (let host = 0; host < (options.hosts ?? 1); host += 1) {
+      const instanceId = await launchHost(clients.ec2);
+      // Named as the worker names its own queue, so the clean-up function finds it.
+      const hostQueueUrl = await createQueue(clients.sqs, `${resources.hostQueuePrefix}-host-${instanceId}`, {});
+      workers.push(
+        new FakeWorker({
+          clients,
+          claimsQueueUrl: resources.claimsQueueUrl,
+          host: { instanceId, availabilityZone: HOST_ZONE, hostQueueUrl, deviceName: HOST_DEVICE },
+          answerDelayMs: aws.engine.name === 'localstack' ? 250 : 0,
+          ...(devices === undefined ? {} : { devices }),
+        }),
+      );
+    }
+    for (const worker of workers) worker.start();
+    const [worker] = workers as [FakeWorker];
     return {
       aws,
       ec2: clients.ec2,
       sourceSnapshotId,
       worker,
+      workers,
       async stop() {
-        await worker.stop();
+        await Promise.all(workers.map((each) => each.stop()));
         useAwsClientConfig(undefined);
         await aws.stop();
       },
@@ -114,7 +136,7 @@ export async function runBuild(
   const { aws } = local;
   const stateMachineArn = options.stateMachineArn ?? aws.resources.stateMachineArn;
   const executionArn = await aws.startExecution(input, stateMachineArn);
-  const result = await waitForExecution(aws.clients.sfn, executionArn, { timeoutMs: options.timeoutMs ?? 20_000 });
+  const result = await waitForExecution(aws.clients.sfn, executionArn, { timeoutMs: options.timeoutMs ?? 120_000 });
   return { ...result, buildId: input.buildId, executionArn, stateMachineArn, events: await executionHistory(aws.clients.sfn, executionArn) };
 }
 

@@ -1,0 +1,108 @@
+/**
+ * Builds under the model of EC2's latencies and throttling (local/aws-model): N builds
+ * submitted at once to the real build-image workflow on the local AWS, answered by stand-in
+ * chroot hosts that lease devices and wait for their attachments as the worker does, but
+ * provision nothing (provisioners are the template's time, not the factory's). Prints, per
+ * build (or as percentiles when there are many): the EC2 floor under the model, the time
+ * taken, its ratio to the floor, and the difference split into poll granularity, claim,
+ * worker and workflow; then the state transitions against the workflow's EC2 calls, and
+ * the EC2 calls the model throttled (none of which may fail a build).
+ *
+ *   npm run bench:build                                  # CI size: 10 builds, typical, time x0.05
+ *   npm run bench:build -- --profile slow --builds 10
+ *   npm run bench:build -- --builds 200 --hosts 20 --time-scale 1   # the issue's 200 at once
+ *   npm run bench:build -- --profile my-model.json       # a profile file (local/aws-model/profile.ts)
+ *
+ * `--time-scale` shrinks every modelled latency, so the CI-sized run takes a minute; the
+ * factory's own overhead is not scaled, so it reads the same at any scale.
+ */
+import { parseArgs } from 'node:util';
+import { loadAwsModelProfile } from '../local/aws-model/index.ts';
+import { buildImageInput } from '../test/statemachine/support/build-input.ts';
+import { startLocalBuildImage } from '../test/statemachine/support/local-aws.ts';
+import { executionHistory, waitForExecution } from '../test/support/executions.ts';
+import { buildTimeline, type BuildTimeline } from './build-timeline.ts';
+
+const { values } = parseArgs({
+  options: {
+    profile: { type: 'string', default: 'typical' },
+    builds: { type: 'string', default: '10' },
+    hosts: { type: 'string' },
+    'devices-per-host': { type: 'string', default: '10' },
+    'time-scale': { type: 'string', default: '0.05' },
+    'bucket-scale': { type: 'string', default: '1' },
+  },
+});
+
+const builds = Number(values.builds);
+const devicesPerHost = Number(values['devices-per-host']);
+const hosts = values.hosts === undefined ? Math.max(1, Math.ceil(builds / devicesPerHost)) : Number(values.hosts);
+const base = loadAwsModelProfile(values.profile);
+const bucketScale = Number(values['bucket-scale']);
+// A tighter bucket (CI's smaller run still meets throttling): sizes and refills scaled alike.
+const profile = {
+  ...base,
+  timeScale: base.timeScale * Number(values['time-scale']),
+  buckets: Object.fromEntries(
+    Object.entries(base.buckets).map(([family, bucket]) => [family, { size: Math.max(1, Math.round(bucket.size * bucketScale)), refillPerSecond: bucket.refillPerSecond * bucketScale }]),
+  ) as typeof base.buckets,
+};
+const VOLUME_GIB = 8;
+
+const local = await startLocalBuildImage({ awsModel: profile, hosts, devicesPerHost });
+try {
+  const inputs = Array.from({ length: builds }, () =>
+    buildImageInput({
+      sourceSnapshotId: local.sourceSnapshotId,
+      createVolume: { Size: VOLUME_GIB },
+      // Checks as Packer's defaults pace them at most; the resource-waits function checks sooner when a resource is nearly ready.
+      polling: { volume: 5, attachment: 5, snapshot: 15, image: 15, maxAttempts: 1000 },
+    }),
+  );
+  const started = performance.now();
+  const executionArns = await Promise.all(inputs.map((input) => local.aws.startExecution(input)));
+  const results = await Promise.all(executionArns.map((arn) => waitForExecution(local.aws.clients.sfn, arn, { timeoutMs: 3_600_000 })));
+  const wallSeconds = (performance.now() - started) / 1000;
+  const timelines: BuildTimeline[] = [];
+  for (const arn of executionArns) timelines.push(buildTimeline(await executionHistory(local.aws.clients.sfn, arn), profile, VOLUME_GIB));
+
+  const failed = results.filter((result) => result.status !== 'SUCCEEDED');
+  const stats = local.aws.engine.awsModelStats?.();
+  const throttled = Object.values(stats?.throttled ?? {}).reduce((sum, n) => sum + n, 0);
+  const calls = Object.values(stats?.calls ?? {}).reduce((sum, n) => sum + n, 0);
+
+  const s = (n: number): string => n.toFixed(1).padStart(7);
+  console.log(`${builds} builds at once on ${hosts} hosts, profile ${values.profile}, time x${profile.timeScale}, buckets x${bucketScale}`);
+  console.log(`${'build'.padEnd(6)}${'floor'.padStart(7)}${'taken'.padStart(7)}${'ratio'.padStart(7)}${'extra'.padStart(7)} = ${'polls'.padStart(7)}${'claim'.padStart(7)}${'worker'.padStart(7)}${'steps'.padStart(7)}  transitions/EC2 calls`);
+  const row = (label: string, t: BuildTimeline): void => {
+    console.log(`${label.padEnd(6)}${s(t.floor)}${s(t.taken)}${(t.taken / t.floor).toFixed(2).padStart(7)}${s(t.overhead)} = ${s(t.pollGranularity)}${s(t.claim)}${s(t.worker)}${s(t.workflow)}  ${t.transitions}/${t.ec2Calls}`);
+  };
+  if (builds <= 12) {
+    timelines.forEach((t, i) => {
+      row(`#${i + 1}`, t);
+    });
+  } else {
+    const sorted = [...timelines].sort((a, b) => a.overhead - b.overhead);
+    for (const [label, q] of [['p50', 0.5], ['p90', 0.9], ['max', 1]] as const) {
+      row(label, sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))] as BuildTimeline);
+    }
+  }
+  const mean = (pick: (t: BuildTimeline) => number): number => timelines.reduce((sum, t) => sum + pick(t), 0) / timelines.length;
+  row('mean', {
+    floor: mean((t) => t.floor),
+    taken: mean((t) => t.taken),
+    overhead: mean((t) => t.overhead),
+    pollGranularity: mean((t) => t.pollGranularity),
+    claim: mean((t) => t.claim),
+    worker: mean((t) => t.worker),
+    workflow: mean((t) => t.workflow),
+    transitions: Math.round(mean((t) => t.transitions)),
+    ec2Calls: Math.round(mean((t) => t.ec2Calls)),
+  });
+  console.log(`all ${builds} in ${wallSeconds.toFixed(1)} s; ${builds - failed.length} succeeded, ${failed.length} failed`);
+  console.log(`EC2 calls through the model: ${calls}, throttled (RequestLimitExceeded): ${throttled}${throttled > 0 ? ` ${JSON.stringify(stats?.throttled)}` : ''}`);
+  for (const result of failed.slice(0, 5)) console.log(`  failed: ${result.error ?? ''}: ${result.cause ?? ''}`);
+  process.exitCode = failed.length > 0 ? 1 : 0;
+} finally {
+  await local.stop();
+}
