@@ -7,7 +7,8 @@
  * exports the new AMI's root image and shows what the build put in it, then stops everything
  * it started. `npm start -- --serve` keeps the factory up for more builds
  * (`npx ami-factory build TEMPLATE --wait`), and runs the factory configuration's schedules
- * (factory.yml) on a local clock, printing each decision and event.
+ * (factory.yml) on a local clock, printing each decision and event. `--aws-latency
+ * typical|slow|FILE` runs it against the model of EC2's latencies and throttling.
  */
 import { execa } from 'execa';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -27,7 +28,9 @@ import { printImages } from './commands/builds.ts';
 import { followBuild } from './follow.ts';
 import { describeDecision } from './commands/schedules.ts';
 
-const { values } = parseArgs({ options: { serve: { type: 'boolean', default: false }, hosts: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: { serve: { type: 'boolean', default: false }, hosts: { type: 'string', default: '1' }, 'aws-latency': { type: 'string' } },
+});
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
@@ -36,7 +39,11 @@ await mkdir(outDir, { recursive: true });
 
 say('==> starting the local factory (local AWS, API, chroot host)');
 const started = performance.now();
-const factory = await startLocalFactory({ apiPort: values.serve ? 8745 : 0, hosts: Number(values.hosts) });
+const factory = await startLocalFactory({
+  apiPort: values.serve ? 8745 : 0,
+  hosts: Number(values.hosts),
+  ...(values['aws-latency'] === undefined ? {} : { awsLatency: values['aws-latency'] }),
+});
 let failed = false;
 let stopTail = async (): Promise<void> => {};
 try {

@@ -95,7 +95,7 @@ async function settle(waiting: Waiting, seen: Observation | undefined, now: Date
     return true;
   }
   if (checksSoFar >= wait.maxAttempts) {
-    const cause = `${RESOURCE_OF[wait.kind]} ${wait.resourceId} is still ${describeState(seen)} after ${checksSoFar} checks over ${waitedSeconds} s`;
+    const cause = `${RESOURCE_OF[wait.kind]} ${wait.resourceId} is still ${describeState(seen)} after ${checksSoFar} check${checksSoFar === 1 ? '' : 's'} over ${waitedSeconds} s`;
     await sendFailure(sfn(), wait.taskToken, { error: errors.timedOut, cause });
     log.warn({ cause }, 'wait gave up');
     return true;
@@ -116,8 +116,17 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   const waitings: Waiting[] = [];
   for (const record of event.Records) {
     const waiting = waitingOf(record);
-    if (waiting === undefined) await refuse(record);
-    else waitings.push(waiting);
+    if (waiting !== undefined) {
+      waitings.push(waiting);
+      continue;
+    }
+    try {
+      await refuse(record);
+    } catch (error) {
+      // Only this message comes back; the valid waits of the batch are checked now.
+      logger.error({ err: error, messageId: record.messageId }, 'could not fail an invalid resource wait; SQS delivers it again');
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
   }
   const byResource = Map.groupBy(waitings, (waiting) => RESOURCE_OF[waiting.wait.kind]);
   await Promise.all(

@@ -5,8 +5,8 @@
  * loop devices over sparse files (a volume made from a snapshot gets its bytes, a snapshot
  * keeps the volume's), so an AMI built here has a real root image to export.
  */
-import { RunInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { DescribeVolumesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { mountsAtOrUnder } from '../worker/chroot/mount-table.ts';
@@ -23,6 +23,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createFactoryResources, LOCAL_REGION, packageDeployment, type FactoryResources } from './factory-resources.ts';
 import { localAwsClientConfig, startMotoServer, type MotoServer } from './moto-server.ts';
 import { cacheDir } from './paths.ts';
+import { startModelledAws, type ModelledAws } from './aws-model/index.ts';
 
 export const LOCAL_FACTORY_DIR = join(cacheDir, 'local-factory');
 /** Where a serving factory says how to reach it, for `ami-factory local ...` commands. */
@@ -55,6 +56,11 @@ export interface LocalFactoryOptions {
   workDir?: string;
   /** The workers' and handlers' log level; the build transcripts go to S3 either way. */
   logLevel?: 'info' | 'warn' | 'error' | 'silent';
+  /**
+   * EC2's latencies and throttling, modelled (local/aws-model): `typical`, `slow` or a profile
+   * file. A snapshot takes as long as the blocks the build changed say.
+   */
+  awsLatency?: string;
 }
 
 export interface LocalFactory {
@@ -103,6 +109,37 @@ export function localWorkerConfig(host: {
   };
 }
 
+/**
+ * moto behind the model of EC2's latencies and throttling. A snapshot's modelled time follows
+ * what the build wrote: the blocks its volume's file holds beyond its source snapshot's.
+ */
+async function startModelledMoto(profile: string, storeDir: string): Promise<MotoServer> {
+  const allocatedGiB = async (path: string): Promise<number> => {
+    try {
+      return ((await stat(path)).blocks * 512) / 1024 ** 3;
+    } catch {
+      return 0;
+    }
+  };
+  let motoEndpoint = '';
+  const modelled: ModelledAws = await startModelledAws({
+    profile,
+    changedGiB: async (volumeId) => {
+      const ec2 = new EC2Client(localAwsClientConfig(motoEndpoint, LOCAL_REGION));
+      try {
+        const source = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }))).Volumes?.[0]?.SnapshotId;
+        const written = await allocatedGiB(join(storeDir, 'volumes', `${volumeId}.img`));
+        const inherited = source === undefined || source === '' ? 0 : await allocatedGiB(join(storeDir, 'snapshots', `${source}.img`));
+        return Math.max(0, written - inherited);
+      } finally {
+        ec2.destroy();
+      }
+    },
+  });
+  motoEndpoint = modelled.motoEndpoint;
+  return { endpoint: modelled.endpoint, port: Number(new URL(modelled.endpoint).port), stop: () => modelled.stop() };
+}
+
 /** Polls a build's resources every second: the local AWS answers at once. */
 const LOCAL_POLLING = { volume: 1, attachment: 1, snapshot: 1, image: 1, maxAttempts: 60 };
 
@@ -110,7 +147,7 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
   const workDir = options.workDir ?? LOCAL_FACTORY_DIR;
   await clearWorkDir(workDir);
   const template = await packageDeployment();
-  const moto = await startMotoServer();
+  const moto = options.awsLatency === undefined ? await startMotoServer() : await startModelledMoto(options.awsLatency, join(workDir, 'ebs'));
   const stops: (() => Promise<unknown>)[] = [() => moto.stop()];
   const stop = async (): Promise<void> => {
     for (const step of stops.reverse()) await step();

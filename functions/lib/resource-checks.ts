@@ -68,9 +68,9 @@ export async function observe(ec2: EC2Client, resource: Resource, ids: string[])
 /** Whether a wait of `kind` is over, given what the check saw (undefined: not listed). */
 export function judge(kind: ResourceWaitKind, resourceId: string, seen: Observation | undefined): Verdict {
   if (seen === undefined) {
-    // Just made and not listed yet, or gone; only the first resolves itself, so a wait for a
-    // volume to be released treats "gone" as done being attached, and the others keep
-    // checking until their bound.
+    // Just made and not listed yet (EC2's describes are eventually consistent), or gone. A
+    // volume being detached was listed a moment ago, so "gone" fails its wait at once; the
+    // others keep checking until their bound.
     return kind === 'volume-detached' ? { outcome: 'failed', reason: `volume ${resourceId} no longer exists` } : { outcome: 'not-yet' };
   }
   const { state } = seen;
@@ -89,7 +89,7 @@ export function judge(kind: ResourceWaitKind, resourceId: string, seen: Observat
       return { outcome: 'not-yet' };
     case 'image-available':
       if (state === 'available') return { outcome: 'ready' };
-      if (['failed', 'invalid', 'error', 'deregistered'].includes(state)) return { outcome: 'failed', reason: `image ${resourceId} went to the ${state} state` };
+      if (['failed', 'invalid', 'error', 'deregistered', 'disabled'].includes(state)) return { outcome: 'failed', reason: `image ${resourceId} went to the ${state} state` };
       return { outcome: 'not-yet' };
   }
 }

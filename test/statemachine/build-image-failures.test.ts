@@ -232,7 +232,7 @@ describe('a build the workflow refuses or gives up on', () => {
     const result = await runBuild(local, build, { stateMachineArn });
 
     expect(result.error).toBe('AmiFactory.VolumeNotDetached');
-    expect(result.cause).toMatch(/^(the failing step gave no cause|volume vol-\w+ is still in-use \(attached\) after 1 checks over \d+ s)$/);
+    expect(result.cause).toMatch(/^(the failing step gave no cause|volume vol-\w+ is still in-use \(attached\) after 1 check over \d+ s)$/);
     expect(statesEntered(result.events)).not.toContain('Release the device');
     const report = await expectCleanedUp(result);
     expect(report.deletedVolumes).toEqual([volumeOf(result)]);

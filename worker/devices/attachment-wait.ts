@@ -49,10 +49,12 @@ export async function waitForAttachment(wait: AttachmentWait): Promise<void> {
     if (here?.State === 'detaching' || here?.State === 'detached') {
       throw new VolumeNotAttachedError(`volume ${volumeId} is ${here.State} from ${instanceId}`);
     }
-    if (Date.now() + pauseMs > deadline) {
-      throw new VolumeNotAttachedError(`volume ${volumeId} is not attached to ${instanceId} (${last}) after ${Math.round((wait.timeoutMs ?? 120_000) / 1000)} s`);
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new VolumeNotAttachedError(`volume ${volumeId} is not attached to ${instanceId} (${last}) after ${((wait.timeoutMs ?? 120_000) / 1000).toFixed(1)} s`);
     }
-    await sleep(pauseMs, undefined, { signal });
+    // The last pause ends at the deadline, for one more check there.
+    await sleep(Math.min(pauseMs, left), undefined, { signal });
     pauseMs = Math.min(LONGEST_PAUSE_MS, pauseMs * 2);
   }
 }

@@ -88,6 +88,10 @@ export class FakeWorker {
     await Promise.all(this.#answers);
   }
 
+  #freeDevices(): number {
+    return (this.#options.devices?.length ?? 0) - this.#leases.size;
+  }
+
   #freeDevice(): string | undefined {
     const leased = new Set(this.#leases.values());
     return this.#options.devices?.find((device) => !leased.has(device));
@@ -121,7 +125,7 @@ export class FakeWorker {
       try {
         // Short long-polls, so stop() returns within a second.
         ({ Messages: messages = [] } = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: queue === 'claims' && this.#options.devices !== undefined ? 1 : 10 }),
+          new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 1, MaxNumberOfMessages: queue === 'claims' && this.#options.devices !== undefined ? Math.min(10, this.#freeDevices()) : 10 }),
         ));
       } catch (error) {
         this.answerErrors.push(`receive from ${queue} queue: ${String(error)}`);
