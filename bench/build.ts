@@ -57,6 +57,8 @@ try {
       createVolume: { Size: VOLUME_GIB },
       // Checks as Packer's defaults pace them at most; the resource-waits function checks sooner when a resource is nearly ready.
       polling: { volume: 5, attachment: 5, snapshot: 15, image: 15, maxAttempts: 1000 },
+      // The deployment's defaults (functions/lib/config.ts): a build waits up to 30 minutes for a host.
+      timeouts: { claimSeconds: 1800, provisionSeconds: 3600, heartbeatSeconds: 120 },
     }),
   );
   const started = performance.now();

@@ -23,7 +23,8 @@ export const QUEUE_FUNCTIONS = {
   waitForResources: async (): Promise<QueueHandler> => (await import('../functions/wait-for-resources.ts')).handler,
 } as const;
 
-function recordOf(message: Message, queueArn: string): SQSRecord {
+/** A received message as the event source mapping hands it to the function. */
+export function recordOf(message: Message, queueArn: string): SQSRecord {
   return {
     messageId: message.MessageId ?? '',
     receiptHandle: message.ReceiptHandle ?? '',
@@ -37,6 +38,13 @@ function recordOf(message: Message, queueArn: string): SQSRecord {
   };
 }
 
+/**
+ * Lambda's SQS event source mapping starts with five pollers, each invoking the function with
+ * its own batch, and scales out from there: five consumers side by side, so a burst of waits
+ * is not handled one batch at a time.
+ */
+const POLLERS = 5;
+
 export function triggerFromQueue(
   sqs: SQSClient,
   queueUrl: string,
@@ -45,7 +53,27 @@ export function triggerFromQueue(
 ): QueueTrigger {
   const [, , host = '', account = '', name = ''] = queueUrl.split('/');
   const queueArn = `arn:aws:sqs:${host.split('.')[1] ?? 'us-east-1'}:${account}:${name}`;
-  const consumer = Consumer.create({
+  const consumers = Array.from({ length: POLLERS }, () => pollerOf(sqs, queueUrl, queueArn, loadHandler));
+  let stopping = false;
+  for (const consumer of consumers) {
+    // Stopping aborts the long poll in flight: that is not an error.
+    consumer.on('error', (error) => {
+      if (!stopping) onError(error);
+    });
+    consumer.on('processing_error', onError);
+    consumer.start();
+  }
+  return {
+    async stop() {
+      stopping = true;
+      for (const consumer of consumers) consumer.stop({ abort: true });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    },
+  };
+}
+
+function pollerOf(sqs: SQSClient, queueUrl: string, queueArn: string, loadHandler: () => Promise<QueueHandler>): Consumer {
+  return Consumer.create({
     sqs,
     queueUrl,
     batchSize: 10,
@@ -60,18 +88,4 @@ export function triggerFromQueue(
       return messages.filter((message) => !failed.has(message.MessageId ?? ''));
     },
   });
-  let stopping = false;
-  // Stopping aborts the long poll in flight: that is not an error.
-  consumer.on('error', (error) => {
-    if (!stopping) onError(error);
-  });
-  consumer.on('processing_error', onError);
-  consumer.start();
-  return {
-    async stop() {
-      stopping = true;
-      consumer.stop({ abort: true });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    },
-  };
 }

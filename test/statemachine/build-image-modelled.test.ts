@@ -40,6 +40,7 @@ describe(`${BUILDS} builds submitted at once against small EC2 request buckets`,
         sourceSnapshotId: local.sourceSnapshotId,
         createVolume: { Size: VOLUME_GIB },
         polling: { volume: 5, attachment: 5, snapshot: 15, image: 15, maxAttempts: 500 },
+        timeouts: { claimSeconds: 300, provisionSeconds: 300, heartbeatSeconds: 60 },
       }),
     );
 
