@@ -153,14 +153,16 @@ export class FakeWorker {
       this.#leases.delete(task.buildId);
       return;
     }
-    await sleep(this.#options.answerDelayMs ?? 0);
     const script = this.#scripts.get(task.buildId) ?? {};
+    // A claim's device is leased before anything is awaited: the claims poller asks for no
+    // more claims than it has free devices, so leases taken in order never run out.
+    const claim = task.task === 'claim' ? (script.claim ?? { answer: {} }) : undefined;
+    const device = claim !== undefined && claim !== 'silent' && !('fail' in claim) ? this.#freeDevice() : undefined;
+    if (device !== undefined) this.#leases.set(task.buildId, device);
+    await sleep(this.#options.answerDelayMs ?? 0);
     if (task.task === 'claim') {
-      const claim = script.claim ?? { answer: {} };
-      if (claim === 'silent') return;
+      if (claim === undefined || claim === 'silent') return;
       if ('fail' in claim) return this.#fail(task.taskToken, claim.fail);
-      const device = this.#freeDevice();
-      if (device !== undefined) this.#leases.set(task.buildId, device);
       return this.#succeed(task.taskToken, { ...this.#options.host, ...(device === undefined ? {} : { deviceName: device }), ...claim.answer } satisfies ClaimAnswer);
     }
     const provision = script.provision ?? 'succeed';
