@@ -18,7 +18,7 @@ import { startApiServer, type LocalApi } from './api-server.ts';
 import { LocalEbsStore } from './ebs-store.ts';
 import { createLocalWorker } from './local-worker.ts';
 import { watchExecutions, type ExecutionEvents } from './execution-events.ts';
-import { QUEUE_FUNCTIONS, triggerFromQueue } from './queue-trigger.ts';
+import { LAMBDA_POLLERS, QUEUE_FUNCTIONS, triggerFromQueue } from './queue-trigger.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createFactoryResources, LOCAL_REGION, packageDeployment, type FactoryResources } from './factory-resources.ts';
 import { localAwsClientConfig, startMotoServer, type MotoServer } from './moto-server.ts';
@@ -194,9 +194,15 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
       process.stderr.write(`local factory: regional call: ${String(error)}\n`);
     });
     stops.push(() => regionalCalls.stop());
-    const resourceWaits = triggerFromQueue(clients.sqs, resources.resourceWaitsQueueUrl, QUEUE_FUNCTIONS.waitForResources, (error) => {
-      process.stderr.write(`local factory: resource wait: ${String(error)}\n`);
-    });
+    const resourceWaits = triggerFromQueue(
+      clients.sqs,
+      resources.resourceWaitsQueueUrl,
+      QUEUE_FUNCTIONS.waitForResources,
+      (error) => {
+        process.stderr.write(`local factory: resource wait: ${String(error)}\n`);
+      },
+      { pollers: options.awsLatency === undefined ? 1 : LAMBDA_POLLERS },
+    );
     stops.push(() => resourceWaits.stop());
 
     const api = await startApiServer(options.apiPort ?? 8745);

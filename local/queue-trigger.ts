@@ -40,20 +40,22 @@ export function recordOf(message: Message, queueArn: string): SQSRecord {
 
 /**
  * Lambda's SQS event source mapping starts with five pollers, each invoking the function with
- * its own batch, and scales out from there: five consumers side by side, so a burst of waits
- * is not handled one batch at a time.
+ * its own batch, and scales out from there. Locally one is enough for a few builds, and each
+ * idle poller costs the local AWS a request a second; a burst of builds (the benchmark) asks
+ * for Lambda's five, so its waits are not handled one batch at a time.
  */
-const POLLERS = 5;
+export const LAMBDA_POLLERS = 5;
 
 export function triggerFromQueue(
   sqs: SQSClient,
   queueUrl: string,
   loadHandler: () => Promise<QueueHandler>,
   onError: (error: unknown) => void,
+  options: { pollers?: number } = {},
 ): QueueTrigger {
   const [, , host = '', account = '', name = ''] = queueUrl.split('/');
   const queueArn = `arn:aws:sqs:${host.split('.')[1] ?? 'us-east-1'}:${account}:${name}`;
-  const consumers = Array.from({ length: POLLERS }, () => pollerOf(sqs, queueUrl, queueArn, loadHandler));
+  const consumers = Array.from({ length: options.pollers ?? 1 }, () => pollerOf(sqs, queueUrl, queueArn, loadHandler));
   let stopping = false;
   for (const consumer of consumers) {
     // Stopping aborts the long poll in flight: that is not an error.

@@ -17,7 +17,7 @@ import { LOCAL_REGION } from '../../local/factory-resources.ts';
 import { useAwsClientConfig } from '../../functions/lib/aws.ts';
 import { logger } from '../../functions/lib/log.ts';
 import { watchExecutions } from '../../local/execution-events.ts';
-import { QUEUE_FUNCTIONS, triggerFromQueue } from '../../local/queue-trigger.ts';
+import { LAMBDA_POLLERS, QUEUE_FUNCTIONS, triggerFromQueue } from '../../local/queue-trigger.ts';
 import { loadBuildImageDefinition, loadDistributeImageDefinition } from '../../statemachine/definition.ts';
 import { createAwsClients, type AwsClients } from '../../worker/daemon/context.ts';
 import { LOCAL_ACCOUNT_ID, startEngine, type Engine } from './engine.ts';
@@ -134,9 +134,17 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       process.stderr.write(`regional call: ${String(error)}\n`);
     });
     stops.unshift(() => regionalCalls.stop());
-    const resourceWaits = triggerFromQueue(clients.sqs, resources.resourceWaitsQueueUrl, QUEUE_FUNCTIONS.waitForResources, (error) => {
-      process.stderr.write(`resource wait: ${String(error)}\n`);
-    });
+    // Under the AWS model many builds wait at once (the benchmark): as many pollers as Lambda starts with.
+    const pollers = options.awsModel === undefined ? 1 : LAMBDA_POLLERS;
+    const resourceWaits = triggerFromQueue(
+      clients.sqs,
+      resources.resourceWaitsQueueUrl,
+      QUEUE_FUNCTIONS.waitForResources,
+      (error) => {
+        process.stderr.write(`resource wait: ${String(error)}\n`);
+      },
+      { pollers },
+    );
     stops.unshift(() => resourceWaits.stop());
     if (options.cleanUpFailedBuilds === true) {
       useCleanUpFunction({ clientConfig, resources });
