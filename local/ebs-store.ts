@@ -26,6 +26,7 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { execa } from 'execa';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { link, mkdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -125,9 +126,19 @@ export class LocalEbsStore {
     // EC2 snapshots are taken of volumes: a throw-away volume gives the snapshot its size.
     const volume = await this.#ec2.send(new CreateVolumeCommand({ AvailabilityZone: zone, Size: sizeGiB, VolumeType: 'gp3' }));
     const volumeId = required(volume.VolumeId, 'CreateVolume returned no VolumeId');
+    // EC2 (and the local AWS under its latency model) takes a while for each: the snapshot
+    // waits for its volume, the registration for its snapshot, the caller for the image.
+    await this.#waitFor(`volume ${volumeId} available`, async () => {
+      const { Volumes } = await this.#ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'volume-id', Values: [volumeId] }] }));
+      return Volumes?.[0]?.State === 'available';
+    });
     const snapshot = await this.#ec2.send(new CreateSnapshotCommand({ VolumeId: volumeId, Description: `import of ${name}` }));
     const snapshotId = required(snapshot.SnapshotId, 'CreateSnapshot returned no SnapshotId');
     await placeAtomically(this.snapshotPath(snapshotId), (temporary) => sparseCopy(diskImage, temporary));
+    await this.#waitFor(`snapshot ${snapshotId} completed`, async () => {
+      const { Snapshots } = await this.#ec2.send(new DescribeSnapshotsCommand({ Filters: [{ Name: 'snapshot-id', Values: [snapshotId] }] }));
+      return Snapshots?.[0]?.State === 'completed';
+    });
     await this.#ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
     const image = await this.#ec2.send(
       new RegisterImageCommand({
@@ -142,6 +153,10 @@ export class LocalEbsStore {
       }),
     );
     const imageId = required(image.ImageId, 'RegisterImage returned no ImageId');
+    await this.#waitFor(`image ${imageId} available`, async () => {
+      const { Images } = await this.#ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'image-id', Values: [imageId] }] }));
+      return Images?.[0]?.State === 'available';
+    });
     await this.#ec2.send(
       new CreateTagsCommand({
         Resources: [imageId],
@@ -152,6 +167,17 @@ export class LocalEbsStore {
       }),
     );
     return { imageId, snapshotId };
+  }
+
+  /** Checks `ready` every half second, then less often, for up to 15 minutes. */
+  async #waitFor(what: string, ready: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + 15 * 60_000;
+    let pauseMs = 500;
+    while (!(await ready())) {
+      if (Date.now() > deadline) throw new Error(`${what}: still not after 15 minutes`);
+      await sleep(pauseMs);
+      pauseMs = Math.min(5_000, pauseMs * 2);
+    }
   }
 
   /** Writes the image's root disk to `out` (sparse), e.g. to boot it in a VM. */
