@@ -33,11 +33,11 @@ import {
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { INVALID_REGIONAL_CALL, RegionalCallTaskSchema, type RegionalAction, type RegionalCall } from '../contract/regional-call.ts';
 import { failureOf, sendFailure, sendSuccess } from '../contract/task-token.ts';
-import { formatFieldErrors, fieldErrorsOf } from '../contract/field-errors.ts';
 import { sfn } from './lib/aws.ts';
 import { stateMachine } from './lib/config.ts';
 import { logger } from './lib/log.ts';
 import { ec2For } from './lib/target-clients.ts';
+import { readTaskMessage } from './lib/task-message.ts';
 
 type Send = (client: EC2Client, parameters: Record<string, unknown>) => Promise<object>;
 
@@ -91,22 +91,9 @@ async function call(buildId: string, request: RegionalCall): Promise<unknown> {
 }
 
 async function handle(record: SQSRecord): Promise<void> {
-  let body: unknown;
-  try {
-    body = JSON.parse(record.body);
-  } catch {
-    logger.error({ messageId: record.messageId }, 'a regional-calls message is not JSON; dropped');
-    return;
-  }
-  const parsed = RegionalCallTaskSchema.safeParse(body);
-  if (!parsed.success) {
-    const token = (body as { taskToken?: unknown } | null)?.taskToken;
-    const cause = formatFieldErrors(fieldErrorsOf(parsed.error), { separator: '; ' }).slice(0, 250);
-    logger.error({ messageId: record.messageId, cause }, 'invalid regional call');
-    if (typeof token === 'string') await sendFailure(sfn(), token, { error: INVALID_REGIONAL_CALL, cause });
-    return;
-  }
-  const { taskToken, buildId, call: request } = parsed.data;
+  const task = await readTaskMessage(record, RegionalCallTaskSchema, { error: INVALID_REGIONAL_CALL, what: 'regional call' });
+  if (task === undefined) return;
+  const { taskToken, buildId, call: request } = task;
   const log = logger.child({ buildId, action: request.action, region: request.region, accountId: request.accountId });
   let outcome;
   try {

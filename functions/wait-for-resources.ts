@@ -13,11 +13,11 @@ import { ChangeMessageVisibilityCommand, GetQueueUrlCommand } from '@aws-sdk/cli
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { INVALID_RESOURCE_WAIT, RESOURCE_WAIT_ERRORS, ResourceWaitTaskSchema, type ResourceWaitTask } from '../contract/resource-wait.ts';
 import { sendFailure, sendSuccess } from '../contract/task-token.ts';
-import { formatFieldErrors, fieldErrorsOf } from '../contract/field-errors.ts';
 import { ec2, sfn, sqs } from './lib/aws.ts';
 import { logger } from './lib/log.ts';
 import { describeState, judge, observe, RESOURCE_OF, type Observation } from './lib/resource-checks.ts';
 import { nextCheckInSeconds } from './lib/wait-pacing.ts';
+import { readTaskMessage } from './lib/task-message.ts';
 
 interface Waiting {
   record: SQSRecord;
@@ -28,37 +28,15 @@ interface Waiting {
   since: Date;
 }
 
-/** A message whose body cannot be a wait: failed through its token if it has one, then dropped. */
-async function refuse(record: SQSRecord): Promise<void> {
-  let body: unknown;
-  try {
-    body = JSON.parse(record.body);
-  } catch {
-    logger.error({ messageId: record.messageId }, 'a resource-waits message is not JSON; dropped');
-    return;
-  }
-  const parsed = ResourceWaitTaskSchema.safeParse(body);
-  if (parsed.success) return;
-  const token = (body as { taskToken?: unknown } | null)?.taskToken;
-  const cause = formatFieldErrors(fieldErrorsOf(parsed.error), { separator: '; ' }).slice(0, 250);
-  logger.error({ messageId: record.messageId, cause }, 'invalid resource wait');
-  if (typeof token === 'string') await sendFailure(sfn(), token, { error: INVALID_RESOURCE_WAIT, cause });
-}
-
-function waitingOf(record: SQSRecord): Waiting | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(record.body);
-  } catch {
-    return undefined;
-  }
-  const parsed = ResourceWaitTaskSchema.safeParse(body);
-  if (!parsed.success) return undefined;
+/** The wait a record carries, with its checks so far; undefined once refused. */
+async function waitingOf(record: SQSRecord): Promise<Waiting | undefined> {
+  const wait = await readTaskMessage(record, ResourceWaitTaskSchema, { error: INVALID_RESOURCE_WAIT, what: 'resource wait' });
+  if (wait === undefined) return undefined;
   // Lambda always passes both; a hand-made event may not (NaN then).
   const attributes: Partial<SQSRecord['attributes']> = record.attributes;
   const received = Number.parseInt(attributes.ApproximateReceiveCount ?? '1', 10);
   const sent = Number.parseInt(attributes.SentTimestamp ?? '', 10);
-  return { record, wait: parsed.data, checksSoFar: Math.max(0, (Number.isFinite(received) ? received : 1) - 1), since: new Date(Number.isFinite(sent) ? sent : Date.now()) };
+  return { record, wait, checksSoFar: Math.max(0, (Number.isFinite(received) ? received : 1) - 1), since: new Date(Number.isFinite(sent) ? sent : Date.now()) };
 }
 
 const queueUrls = new Map<string, Promise<string>>();
@@ -115,15 +93,11 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   const waitings: Waiting[] = [];
   for (const record of event.Records) {
-    const waiting = waitingOf(record);
-    if (waiting !== undefined) {
-      waitings.push(waiting);
-      continue;
-    }
     try {
-      await refuse(record);
+      const waiting = await waitingOf(record);
+      if (waiting !== undefined) waitings.push(waiting);
     } catch (error) {
-      // Only this message comes back; the valid waits of the batch are checked now.
+      // An invalid wait whose task could not be failed: only this message comes back.
       logger.error({ err: error, messageId: record.messageId }, 'could not fail an invalid resource wait; SQS delivers it again');
       batchItemFailures.push({ itemIdentifier: record.messageId });
     }
