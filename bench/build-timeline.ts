@@ -9,6 +9,8 @@
  * - claim: waiting for a host (queue and claim);
  * - worker: provisioning beyond the attachment's own latency (the fake hosts provision
  *   nothing: this is the worker protocol's cost);
+ * - (apart) volume ready: from the host's claim to the host starting to provision, which a
+ *   pooled volume shortens by CreateVolume and its wait;
  * - workflow: everything else: the EC2 calls themselves, events, choices, transitions.
  */
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
@@ -23,6 +25,13 @@ export interface StateSpan {
 export interface BuildTimeline {
   /** Seconds, under the model. */
   floor: number;
+  /**
+   * From the host's claim to the volume attached there and the host starting to provision
+   * (the stand-in hosts answer once the attachment is there): what a pool saves.
+   */
+  volumeReady: number;
+  /** Whether the build took a pooled volume. */
+  pooled: boolean;
   taken: number;
   overhead: number;
   pollGranularity: number;
@@ -69,7 +78,10 @@ export function buildTimeline(events: readonly HistoryEvent[], profile: AwsModel
   const scale = profile.timeScale;
   const latency = profile.latencySeconds;
   const snapshotSeconds = modelledSnapshotSeconds(profile, volumeSizeGiB);
-  const floor = (latency.createVolume + latency.attachVolume + latency.registerImage) * scale + snapshotSeconds;
+  const pooledAttach = first('Attach another pooled volume') ?? first('Attach the pooled volume');
+  const pooled = pooledAttach !== undefined && first('Create volume') === undefined;
+  // A pooled volume was made before the build: its creation is no part of the build's floor.
+  const floor = ((pooled ? 0 : latency.createVolume) + latency.attachVolume + latency.registerImage) * scale + snapshotSeconds;
 
   const start = events[0]?.timestamp?.getTime() ?? 0;
   const end = events.at(-1)?.timestamp?.getTime() ?? start;
@@ -87,11 +99,15 @@ export function buildTimeline(events: readonly HistoryEvent[], profile: AwsModel
     lateBy(first('Wait for the image'), readyAfter(first('Register image'), latency.registerImage * scale));
   const claimSpan = first('Claim a host');
   const claim = claimSpan === undefined ? 0 : seconds(claimSpan.exitedMs - claimSpan.enteredMs);
-  const worker = lateBy(first('Provision on the host'), readyAfter(first('Attach volume'), latency.attachVolume * scale));
+  const provision = first('Provision on the host');
+  const worker = lateBy(provision, readyAfter(first('Attach volume') ?? pooledAttach, latency.attachVolume * scale));
+  const volumeReady = claimSpan === undefined || provision === undefined ? 0 : seconds(provision.exitedMs - claimSpan.exitedMs);
   const overhead = taken - floor;
   const ec2Calls = events.filter((event) => event.type === 'TaskScheduled' && event.taskScheduledEventDetails?.resourceType === 'aws-sdk:ec2').length;
   return {
     floor,
+    volumeReady,
+    pooled,
     taken,
     overhead,
     pollGranularity,

@@ -6,7 +6,10 @@
  * build (or as percentiles when there are many): the EC2 floor under the model, the time
  * taken, its ratio to the floor, and the difference split into poll granularity, claim,
  * worker and workflow; then the state transitions against the workflow's EC2 calls, and
- * the EC2 calls the model throttled (none of which may fail a build).
+ * the EC2 calls the model throttled (none of which may fail a build). The same builds run
+ * twice in one process: without volume pools (the baseline), then with a pool in the hosts'
+ * zone (`--pool-size`, one volume per build by default), and the two are compared: how long
+ * from a host's claim until it provisions, against the baseline and the create+attach floor.
  *
  *   npm run bench:build                                  # CI size: 10 builds, typical, time x0.05
  *   npm run bench:build -- --profile slow --builds 10
@@ -16,10 +19,13 @@
  * `--time-scale` shrinks every modelled latency, so the CI-sized run takes a minute; the
  * factory's own overhead is not scaled, so it reads the same at any scale.
  */
+import { CreateVolumeCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolKey } from '../contract/volume-pool.ts';
 import { loadAwsModelProfile } from '../local/aws-model/index.ts';
 import { buildImageInput } from '../test/statemachine/support/build-input.ts';
-import { startLocalBuildImage } from '../test/statemachine/support/local-aws.ts';
+import { HOST_ZONE, startLocalBuildImage } from '../test/statemachine/support/local-aws.ts';
 import { executionHistory, waitForExecution } from '../test/support/executions.ts';
 import { buildTimeline, type BuildTimeline } from './build-timeline.ts';
 
@@ -31,6 +37,7 @@ const { values } = parseArgs({
     'devices-per-host': { type: 'string', default: '10' },
     'time-scale': { type: 'string', default: '0.05' },
     'bucket-scale': { type: 'string', default: '1' },
+    'pool-size': { type: 'string' },
   },
 });
 
@@ -49,18 +56,56 @@ const profile = {
 };
 const VOLUME_GIB = 8;
 
+const poolSize = values['pool-size'] === undefined ? builds : Number(values['pool-size']);
+const s = (n: number): string => n.toFixed(1).padStart(7);
+const mean = (timelines: readonly BuildTimeline[], pick: (t: BuildTimeline) => number): number => timelines.reduce((sum, t) => sum + pick(t), 0) / timelines.length;
+
 const local = await startLocalBuildImage({ awsModel: profile, hosts, devicesPerHost });
-try {
-  const inputs = Array.from({ length: builds }, () =>
-    buildImageInput({
+const poolKey = volumePoolKey({ SnapshotId: local.sourceSnapshotId, Size: VOLUME_GIB, VolumeType: 'gp3', Encrypted: false });
+
+/** Pristine pool volumes in the hosts' zone, as the tender makes them, once EC2 (the model) says they are available. */
+async function fillPool(count: number): Promise<void> {
+  const ids = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const { VolumeId } = await local.ec2.send(
+        new CreateVolumeCommand({
+          AvailabilityZone: HOST_ZONE,
+          SnapshotId: local.sourceSnapshotId,
+          Size: VOLUME_GIB,
+          VolumeType: 'gp3',
+          TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: VOLUME_POOL_TAG, Value: poolKey }, { Key: VOLUME_POOL_FAMILY_TAG, Value: 'bench/pooled' }] }],
+        }),
+      );
+      return VolumeId ?? '';
+    }),
+  );
+  for (;;) {
+    const { Volumes = [] } = await local.ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'volume-id', Values: ids }, { Name: 'status', Values: ['available'] }] }));
+    if (Volumes.length === ids.length) return;
+    await sleep(200);
+  }
+}
+
+interface Phase {
+  timelines: BuildTimeline[];
+  failed: number;
+}
+
+async function runPhase(title: string, pooled: boolean): Promise<Phase> {
+  const before = local.aws.engine.awsModelStats?.();
+  const inputs = Array.from({ length: builds }, () => {
+    const input = buildImageInput({
       sourceSnapshotId: local.sourceSnapshotId,
       createVolume: { Size: VOLUME_GIB },
       // Checks as Packer's defaults pace them at most; the resource-waits function checks sooner when a resource is nearly ready.
       polling: { volume: 5, attachment: 5, snapshot: 15, image: 15, maxAttempts: 1000 },
       // The deployment's defaults (functions/lib/config.ts): a build waits up to 30 minutes for a host.
       timeouts: { claimSeconds: 1800, provisionSeconds: 3600, heartbeatSeconds: 120 },
-    }),
-  );
+    });
+    if (!pooled) return input;
+    const tags = input.createVolume.TagSpecifications?.[0]?.Tags ?? [];
+    return { ...input, volumePool: { key: poolKey, takeTags: [...tags.map(({ Key = '', Value = '' }) => ({ Key, Value })), { Key: VOLUME_POOL_TAG, Value: TAKEN }] } };
+  });
   const started = performance.now();
   const executionArns = await Promise.all(inputs.map((input) => local.aws.startExecution(input)));
   const results = await Promise.all(executionArns.map((arn) => waitForExecution(local.aws.clients.sfn, arn, { timeoutMs: 3_600_000 })));
@@ -70,14 +115,16 @@ try {
 
   const failed = results.filter((result) => result.status !== 'SUCCEEDED');
   const stats = local.aws.engine.awsModelStats?.();
-  const throttled = Object.values(stats?.throttled ?? {}).reduce((sum, n) => sum + n, 0);
-  const calls = Object.values(stats?.calls ?? {}).reduce((sum, n) => sum + n, 0);
+  const total = (counts: Record<string, number> | undefined): number => Object.values(counts ?? {}).reduce((sum, n) => sum + n, 0);
+  const throttled = total(stats?.throttled) - total(before?.throttled);
+  const calls = total(stats?.calls) - total(before?.calls);
 
-  const s = (n: number): string => n.toFixed(1).padStart(7);
-  console.log(`${builds} builds at once on ${hosts} hosts, profile ${values.profile}, time x${profile.timeScale}, buckets x${bucketScale}`);
-  console.log(`${'build'.padEnd(6)}${'floor'.padStart(7)}${'taken'.padStart(7)}${'ratio'.padStart(7)}${'extra'.padStart(7)} = ${'polls'.padStart(7)}${'claim'.padStart(7)}${'worker'.padStart(7)}${'steps'.padStart(7)}  transitions/EC2 calls`);
-  const row = (label: string, t: BuildTimeline): void => {
-    console.log(`${label.padEnd(6)}${s(t.floor)}${s(t.taken)}${(t.taken / t.floor).toFixed(2).padStart(7)}${s(t.overhead)} = ${s(t.pollGranularity)}${s(t.claim)}${s(t.worker)}${s(t.workflow)}  ${t.transitions}/${t.ec2Calls}`);
+  console.log(`\n${title}: ${builds} builds at once on ${hosts} hosts, profile ${values.profile}, time x${profile.timeScale}, buckets x${bucketScale}`);
+  console.log(`${'build'.padEnd(6)}${'floor'.padStart(7)}${'taken'.padStart(7)}${'ratio'.padStart(7)}${'extra'.padStart(7)} = ${'polls'.padStart(7)}${'claim'.padStart(7)}${'worker'.padStart(7)}${'steps'.padStart(7)}  ${'volume'.padStart(7)}  transitions/EC2 calls`);
+  const row = (label: string, t: Omit<BuildTimeline, 'pooled'>): void => {
+    console.log(
+      `${label.padEnd(6)}${s(t.floor)}${s(t.taken)}${(t.taken / t.floor).toFixed(2).padStart(7)}${s(t.overhead)} = ${s(t.pollGranularity)}${s(t.claim)}${s(t.worker)}${s(t.workflow)}  ${s(t.volumeReady)}  ${t.transitions}/${t.ec2Calls}`,
+    );
   };
   if (builds <= 12) {
     timelines.forEach((t, i) => {
@@ -89,22 +136,35 @@ try {
       row(label, sorted[Math.min(sorted.length - 1, Math.floor(q * (sorted.length - 1)))] as BuildTimeline);
     }
   }
-  const mean = (pick: (t: BuildTimeline) => number): number => timelines.reduce((sum, t) => sum + pick(t), 0) / timelines.length;
   row('mean', {
-    floor: mean((t) => t.floor),
-    taken: mean((t) => t.taken),
-    overhead: mean((t) => t.overhead),
-    pollGranularity: mean((t) => t.pollGranularity),
-    claim: mean((t) => t.claim),
-    worker: mean((t) => t.worker),
-    workflow: mean((t) => t.workflow),
-    transitions: Math.round(mean((t) => t.transitions)),
-    ec2Calls: Math.round(mean((t) => t.ec2Calls)),
+    floor: mean(timelines, (t) => t.floor),
+    taken: mean(timelines, (t) => t.taken),
+    overhead: mean(timelines, (t) => t.overhead),
+    pollGranularity: mean(timelines, (t) => t.pollGranularity),
+    claim: mean(timelines, (t) => t.claim),
+    worker: mean(timelines, (t) => t.worker),
+    workflow: mean(timelines, (t) => t.workflow),
+    volumeReady: mean(timelines, (t) => t.volumeReady),
+    transitions: Math.round(mean(timelines, (t) => t.transitions)),
+    ec2Calls: Math.round(mean(timelines, (t) => t.ec2Calls)),
   });
-  console.log(`all ${builds} in ${wallSeconds.toFixed(1)} s; ${builds - failed.length} succeeded, ${failed.length} failed`);
-  console.log(`EC2 calls through the model: ${calls}, throttled (RequestLimitExceeded): ${throttled}${throttled > 0 ? ` ${JSON.stringify(stats?.throttled)}` : ''}`);
+  console.log(`all ${builds} in ${wallSeconds.toFixed(1)} s; ${builds - failed.length} succeeded, ${failed.length} failed${pooled ? `; ${timelines.filter((t) => t.pooled).length} took a pooled volume` : ''}`);
+  console.log(`EC2 calls through the model: ${calls}, throttled (RequestLimitExceeded): ${throttled}`);
   for (const result of failed.slice(0, 5)) console.log(`  failed: ${result.error ?? ''}: ${result.cause ?? ''}`);
-  process.exitCode = failed.length > 0 ? 1 : 0;
+  return { timelines, failed: failed.length };
+}
+
+try {
+  const baseline = await runPhase('without volume pools (baseline)', false);
+  await fillPool(poolSize);
+  const withPools = await runPhase(`with a volume pool of ${poolSize} in the hosts' zone`, true);
+  const createAttachFloor = (base.latencySeconds.createVolume + base.latencySeconds.attachVolume) * profile.timeScale;
+  const ready = (phase: Phase): number => mean(phase.timelines, (t) => t.volumeReady);
+  const taken = (phase: Phase): number => mean(phase.timelines, (t) => t.taken);
+  console.log(`\nvolume ready (host claimed -> provisioning starts), mean: ${ready(baseline).toFixed(2)} s without pools, ${ready(withPools).toFixed(2)} s with: x${(ready(withPools) / ready(baseline)).toFixed(2)}`);
+  console.log(`  against the create+attach floor of ${createAttachFloor.toFixed(2)} s: x${(ready(withPools) / createAttachFloor).toFixed(2)} with pools, x${(ready(baseline) / createAttachFloor).toFixed(2)} without`);
+  console.log(`build taken, mean: ${taken(baseline).toFixed(1)} s without pools, ${taken(withPools).toFixed(1)} s with: x${(taken(withPools) / taken(baseline)).toFixed(2)}`);
+  process.exitCode = baseline.failed + withPools.failed > 0 ? 1 : 0;
 } finally {
   await local.stop();
 }

@@ -70,6 +70,10 @@ try {
   await execa('bash', [join(repoRoot, 'examples/make-base-image.sh'), baseImage]);
   const base = await factory.store.importImage(baseImage, 'ami-factory-example-base');
   say(`    ${base.imageId} (root snapshot ${base.snapshotId})`);
+  say("==> filling factory.yml's volume pools, as the tender's schedule does");
+  const tended = await factory.tendVolumePools();
+  for (const pool of tended.families) say(`    ${pool.family}: ${pool.problem ?? `pool ${pool.key ?? '?'} in ${pool.zones.join(', ')}`}`);
+  say(`    ${tended.created.length} volume(s) made${tended.created.length > 0 ? `: ${tended.created.join(', ')}` : ''}`);
 
   say('==> building the example family "hello" of factory.yml (examples/hello/template.json), as its schedule would');
   const api = new FactoryClient(factory.api.endpoint);

@@ -14,6 +14,7 @@ import type {
   Tag,
 } from '@aws-sdk/client-ec2';
 import * as z from 'zod';
+import { VolumePoolRefSchema } from './volume-pool.ts';
 
 /** On every volume, snapshot and image a build creates: what clean-up searches by. */
 export const BUILD_ID_TAG = 'ami-factory:build-id';
@@ -168,6 +169,11 @@ export const ExecutionInputSchema = z.object({
   target: z.object({ region: z.string().min(1), accountId: z.string().regex(/^\d{12}$/, 'not an AWS account id') }),
   /** CreateVolume's parameters except `AvailabilityZone`, which the claiming host's zone gives. */
   createVolume: ec2Request<Omit<CreateVolumeRequest, 'AvailabilityZone'>>(),
+  /**
+   * The volume pool to look in before creating a volume (contract/volume-pool.ts), or null:
+   * set when the factory keeps pools and the volume is restored from a snapshot.
+   */
+  volumePool: VolumePoolRefSchema.nullable().optional(),
   /** CreateSnapshot's parameters except `VolumeId`. */
   createSnapshot: ec2Request<Omit<CreateSnapshotRequest, 'VolumeId'>>(),
   /** RegisterImage's parameters; the root mapping has no `SnapshotId` yet. */

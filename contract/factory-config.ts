@@ -15,12 +15,14 @@
  *       - { account: "222222222222", region: us-east-1, mode: copy }
  *     schedule: { cron: "0 3 * * ? *", timezone: Europe/Berlin }
  *     lifecycle: { keep_newest: 3, deregister_after_days: 30 }
+ *     volume_pool: { size: 2 }                 # volumes ready in each hosts' zone
  * ```
  *
  * Option names follow the rest of the factory: snake_case as in Packer templates.
  */
 import * as z from 'zod';
 import { TargetSchema } from './targets.ts';
+import { VolumePoolConfigSchema } from './volume-pool.ts';
 
 /** A family's name: a path segment, an EC2 tag value and a schedule name. */
 export const FAMILY_NAME = /^[a-z0-9][a-z0-9-]{0,47}$/;
@@ -70,6 +72,8 @@ export const FamilySchema = z.strictObject({
   schedule: ScheduleSchema.optional(),
   /** How long the family's images live. Absent: forever. */
   lifecycle: LifecycleSchema.optional(),
+  /** Volumes made ahead from the family's source snapshot, per zone, for its builds to take (contract/volume-pool.ts). */
+  volume_pool: VolumePoolConfigSchema.optional(),
 });
 
 export type Family = z.output<typeof FamilySchema>;

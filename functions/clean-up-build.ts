@@ -6,7 +6,7 @@
  * since the local AWS has no EventBridge.
  *
  * A build's resources are found, not remembered: by the `ami-factory:build-id` tag, and by
- * the ids the execution history shows CreateVolume, CreateSnapshot and RegisterImage
+ * the ids the execution history shows CreateVolume (or AttachVolume, for a pooled volume), CreateSnapshot and RegisterImage
  * returning (a call can succeed and its tags not land). So the function is idempotent: a
  * second run finds nothing left and does nothing. In order:
  * 1. tell each host that held the build to release its device lease and abort the build if
@@ -405,7 +405,8 @@ function recordOf(events: readonly HistoryEvent[]): HistoryRecord {
     const claim = ClaimAnswerSchema.safeParse(output);
     if (claim.success) record.claims.push(claim.data);
     if (details?.resourceType?.endsWith(':ec2') !== true) continue;
-    if (details.resource === 'createVolume' && typeof output.VolumeId === 'string') record.volumeIds.push(output.VolumeId);
+    // A pooled volume is the build's once its AttachVolume succeeded (the claim).
+    if ((details.resource === 'createVolume' || details.resource === 'attachVolume') && typeof output.VolumeId === 'string') record.volumeIds.push(output.VolumeId);
     if (details.resource === 'createSnapshot' && typeof output.SnapshotId === 'string') record.snapshotIds.push(output.SnapshotId);
     if (details.resource === 'registerImage' && typeof output.ImageId === 'string') record.imageIds.push(output.ImageId);
   }

@@ -44,6 +44,8 @@ export interface FactoryResources {
   regionalCallsQueueUrl: string;
   /** The resource-waits function's queue: its trigger is the local factory's to run too. */
   resourceWaitsQueueUrl: string;
+  /** The volume pool tender's queue: refills after builds took pooled volumes. */
+  volumePoolsQueueUrl: string;
   /** Each function's environment, by handler module (`functions/submit-build`). */
   functionEnvironments: Record<string, Record<string, string>>;
 }
@@ -218,6 +220,7 @@ export async function createFactoryResources(endpoint: string, template: Templat
     distributeStateMachineArn: stateMachines.DistributeImageStateMachine ?? '',
     regionalCallsQueueUrl: created.get('RegionalCallsQueue')?.ref ?? '',
     resourceWaitsQueueUrl: created.get('ResourceWaitsQueue')?.ref ?? '',
+    volumePoolsQueueUrl: created.get('VolumePoolsQueue')?.ref ?? '',
     functionEnvironments,
   };
 }

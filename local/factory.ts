@@ -19,6 +19,7 @@ import { LocalEbsStore } from './ebs-store.ts';
 import { createLocalWorker } from './local-worker.ts';
 import { watchExecutions, type ExecutionEvents } from './execution-events.ts';
 import { LAMBDA_POLLERS, QUEUE_FUNCTIONS, triggerFromQueue } from './queue-trigger.ts';
+import type { TendingReport } from '../functions/lib/volume-pool-tender.ts';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createFactoryResources, LOCAL_REGION, packageDeployment, type FactoryResources } from './factory-resources.ts';
 import { localAwsClientConfig, startMotoServer, type MotoServer } from './moto-server.ts';
@@ -71,6 +72,11 @@ export interface LocalFactory {
   ec2: EC2Client;
   sqs: SQSClient;
   workers: Worker[];
+  /**
+   * One tending of factory.yml's volume pools, as the deployment's schedule runs it: in the
+   * hosts' zones. Builds that take a pooled volume ask for refills on their own.
+   */
+  tendVolumePools(): Promise<TendingReport>;
   stop(): Promise<void>;
 }
 
@@ -172,8 +178,10 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
 
     const workers: Worker[] = [];
     const zones = ['a', 'b', 'c'];
+    const hostZones = new Set<string>();
     for (let index = 0; index < (options.hosts ?? 1); index++) {
       const availabilityZone = `${LOCAL_REGION}${zones[index % zones.length] ?? 'a'}`;
+      hostZones.add(availabilityZone);
       const instanceId = await launchLocalHost(ec2, availabilityZone);
       const config = parseWorkerConfig({
         ...localWorkerConfig({ endpoint: moto.endpoint, resources, workDir, storeDir: store.dir, instanceId, availabilityZone }),
@@ -204,6 +212,16 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
       { pollers: options.awsLatency === undefined ? 1 : LAMBDA_POLLERS },
     );
     stops.push(() => resourceWaits.stop());
+    // The local hosts have no subnets: the pools' zones are theirs.
+    process.env.VOLUME_POOL_ZONES = [...hostZones].join(',');
+    const poolRefills = triggerFromQueue(clients.sqs, resources.volumePoolsQueueUrl, QUEUE_FUNCTIONS.tendVolumePools, (error) => {
+      process.stderr.write(`local factory: volume pools: ${String(error)}\n`);
+    });
+    stops.push(() => poolRefills.stop());
+    const tendVolumePools = async (): Promise<TendingReport> => {
+      const { handler } = await import('../functions/tend-volume-pools.ts');
+      return (await handler({ source: 'local schedule' }, { awsRequestId: 'local' })) as TendingReport;
+    };
 
     const api = await startApiServer(options.apiPort ?? 8745);
     stops.push(() => api.close());
@@ -211,7 +229,7 @@ export async function startLocalFactory(options: LocalFactoryOptions = {}): Prom
       runningFile(workDir),
       JSON.stringify({ pid: process.pid, api: api.endpoint, moto: moto.endpoint, storeDir: store.dir }, null, 2),
     );
-    return { api, moto, resources, store, ec2, sqs: clients.sqs, workers, stop };
+    return { api, moto, resources, store, ec2, sqs: clients.sqs, workers, tendVolumePools, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { cacheDir } from './paths.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+const MOTO_SERVER_SCRIPT = join(import.meta.dirname, 'moto_server.py');
+
 /** Installed by scripts/setup.sh from requirements-dev.txt (pinned moto). */
 export const pythonToolsBin = join(cacheDir, 'venv', 'bin');
 
@@ -39,13 +41,14 @@ export async function freePort(): Promise<number> {
  * proxy in front of moto (aws-model/) gives its own, so the workflow's calls go through it too.
  */
 export async function startMotoServer(options: { port?: number; callbackPort?: number } = {}): Promise<MotoServer> {
-  const binary = join(pythonToolsBin, 'moto_server');
-  if (!existsSync(binary)) {
-    throw new Error(`moto is not installed (${binary} is missing): run scripts/setup.sh first`);
+  const python = join(pythonToolsBin, 'python3');
+  if (!existsSync(join(pythonToolsBin, 'moto_server'))) {
+    throw new Error(`moto is not installed (${join(pythonToolsBin, 'moto_server')} is missing): run scripts/setup.sh first`);
   }
   const port = options.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const process: ResultPromise = execa(binary, ['-H', '127.0.0.1', '-p', String(port)], {
+  // moto_server with EC2's refusal to attach an attached volume (moto_server.py says why).
+  const process: ResultPromise = execa(python, [MOTO_SERVER_SCRIPT, '-H', '127.0.0.1', '-p', String(port)], {
     reject: false,
     stdin: 'ignore',
     stdout: 'ignore',

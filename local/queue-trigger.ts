@@ -21,6 +21,10 @@ export type QueueHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 export const QUEUE_FUNCTIONS = {
   regionalCall: async (): Promise<QueueHandler> => (await import('../functions/regional-call.ts')).handler,
   waitForResources: async (): Promise<QueueHandler> => (await import('../functions/wait-for-resources.ts')).handler,
+  tendVolumePools: async (): Promise<QueueHandler> => {
+    const { handler } = await import('../functions/tend-volume-pools.ts');
+    return async (event) => (await handler(event, { awsRequestId: 'local' })) as SQSBatchResponse;
+  },
 } as const;
 
 /** A received message as the event source mapping hands it to the function. */

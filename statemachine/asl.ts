@@ -47,6 +47,8 @@ export interface Ec2TaskOptions {
   next: string | null;
   /** Reads retry more: they are cheap and a poll that gives up fails the build. */
   read?: boolean;
+  /** false: one call, no retry, for a call whose failure has a way round (onFailure) that a late retry could spoil. */
+  retried?: boolean;
   /** Where a failure goes instead of the build's failure, and where its error is kept. */
   onFailure?: { resultPath: string; next: string };
 }
@@ -60,7 +62,7 @@ export function ec2Task(action: string, options: Ec2TaskOptions): State {
     Parameters: options.parameters,
     ...(options.resultSelector === undefined ? {} : { ResultSelector: options.resultSelector }),
     ResultPath: options.resultPath,
-    Retry: EC2_RETRY(options.read === true ? 8 : 6),
+    ...(options.retried === false ? {} : { Retry: EC2_RETRY(options.read === true ? 8 : 6) }),
     ...(options.next === null
       ? { End: true }
       : {

@@ -27,6 +27,7 @@ import { renderJson } from './render-json.ts';
 import { BUILD_STARTED, BUILD_SUCCEEDED } from '../contract/events.ts';
 import { announceDistribution, releaseStates } from './release.ts';
 import { BUILD_ID_TAG, INSTANCE_ARN_TAG, INSTANCE_ID_TAG, ROOT_SNAPSHOT_TAG } from '../contract/execution.ts';
+import { VOLUME_POOL_TAG } from '../contract/volume-pool.ts';
 
 const MAX_ATTEMPTS = '$.polling.maxAttempts';
 /** The build region's distribution requests (contract/execution.ts), each null when not asked for. */
@@ -83,7 +84,7 @@ const claim: States = {
   'Hand the secret to the host?': whenPresent(
     '$.secret',
     'Tag the secret for the host',
-    'Which volume?',
+    'A pooled volume?',
     'Only a build whose template has sensitive variables has a secret: their values, which the stored bundle does not hold.',
   ),
   'Tag the secret for the host': secretsTask('tagResource', {
@@ -93,8 +94,133 @@ const claim: States = {
       'SecretId.$': '$.secret.id',
       Tags: [{ Key: INSTANCE_ARN_TAG, 'Value.$': 'States.Format(\'{}{}\', $.secret.instanceArnPrefix, $.host.instanceId)' }],
     },
-    next: 'Which volume?',
+    next: 'A pooled volume?',
   }),
+};
+
+/** The state names of one round of looking in the pool: the first, and the one after a lost race. */
+interface PoolRound {
+  look: string;
+  any: string;
+  pick: string;
+  one: string;
+  attach: string;
+  /** Where a lost attach goes: another round, or a volume of the build's own. */
+  lost: string;
+}
+
+const FIRST_ROUND: PoolRound = {
+  look: 'Look for a pooled volume',
+  any: 'Any pooled volume?',
+  pick: 'Pick a pooled volume',
+  one: 'The one pooled volume',
+  attach: 'Attach the pooled volume',
+  lost: 'Look again for a pooled volume',
+};
+const SECOND_ROUND: PoolRound = {
+  look: 'Look again for a pooled volume',
+  any: 'Any pooled volume left?',
+  pick: 'Pick another pooled volume',
+  one: 'The one pooled volume left',
+  attach: 'Attach another pooled volume',
+  lost: 'Which volume?',
+};
+
+/** Look in the pool in the host's zone, pick a volume, attach it; any miss goes on without it. */
+function poolRound(round: PoolRound): States {
+  return {
+    [round.look]: ec2Task('describeVolumes', {
+      comment: 'Pristine volumes of the pool in the host\'s zone: a filtered describe (the larger bucket); a few are enough to pick from.',
+      parameters: {
+        Filters: [
+          { Name: `tag:${VOLUME_POOL_TAG}`, 'Values.$': 'States.Array($.volumePool.key)' },
+          { Name: 'availability-zone', 'Values.$': 'States.Array($.host.availabilityZone)' },
+          { Name: 'status', Values: ['available'] },
+        ],
+        MaxResults: 5,
+      },
+      resultSelector: { 'volumes.$': '$.Volumes' },
+      resultPath: '$.pooled',
+      read: true,
+      onFailure: { resultPath: '$.poolMiss', next: 'Which volume?' },
+      next: round.any,
+    }),
+    [round.any]: {
+      Type: 'Choice',
+      Choices: [
+        { Variable: '$.pooled.volumes[1]', IsPresent: true, Next: round.pick },
+        { Variable: '$.pooled.volumes[0]', IsPresent: true, Next: round.one },
+      ],
+      Default: 'Which volume?',
+    },
+    [round.pick]: {
+      Type: 'Pass',
+      Comment:
+        'At random, so builds starting together in a zone mostly pick different volumes. MathRandom\'s end is exclusive in AWS and inclusive in the local engines: up to length - 1 is in range in both (AWS then never picks the last of several, which does no harm).',
+      Parameters: { 'volume.$': 'States.ArrayGetItem($.pooled.volumes, States.MathRandom(0, States.MathAdd(States.ArrayLength($.pooled.volumes), -1)))' },
+      ResultPath: '$.pooled',
+      Next: round.attach,
+    },
+    [round.one]: {
+      Type: 'Pass',
+      Parameters: { 'volume.$': '$.pooled.volumes[0]' },
+      ResultPath: '$.pooled',
+      Next: round.attach,
+    },
+    [round.attach]: ec2Task('attachVolume', {
+      comment:
+        'The claim: EC2 attaches a volume to one instance only. Not retried: a late retry could attach the volume after the build that took it has detached it again. Refused (another build was first, or throttled): look once more, then create a volume of its own.',
+      parameters: { 'VolumeId.$': '$.pooled.volume.VolumeId', 'InstanceId.$': '$.host.instanceId', 'Device.$': '$.host.deviceName' },
+      resultSelector: { 'VolumeId.$': '$.VolumeId' },
+      resultPath: '$.volume',
+      retried: false,
+      onFailure: { resultPath: '$.poolMiss', next: round.lost },
+      next: 'Take the pooled volume',
+    }),
+  };
+}
+
+/**
+ * A volume made ahead from the same snapshot with the same specification (contract/volume-pool.ts),
+ * in the host's zone, saves the build CreateVolume and its wait. Attaching it is the claim: of
+ * two builds that picked the same volume one gets it and the other looks once more. Any miss (an
+ * empty pool, a race lost twice, a throttled call) is no failure: the build creates its volume
+ * as it would without pools.
+ */
+const takePooledVolume: States = {
+  'A pooled volume?': whenPresent(
+    '$.volumePool',
+    'Look for a pooled volume',
+    'Which volume?',
+    'Only when the factory keeps pools (factory.yml volume_pool) and the volume is restored from a snapshot.',
+  ),
+  ...poolRound(FIRST_ROUND),
+  ...poolRound(SECOND_ROUND),
+  'Take the pooled volume': ec2Task('createTags', {
+    comment:
+      'Before anything is written to it: the pool tag becomes "taken" (no pool counts or offers it again) and the volume gets the tags the build\'s CreateVolume would have given it, the build id among them for the clean-up function.',
+    parameters: { 'Resources.$': 'States.Array($.volume.VolumeId)', 'Tags.$': '$.volumePool.takeTags' },
+    resultPath: null,
+    next: 'Tag the pooled volume with its host',
+  }),
+  'Tag the pooled volume with its host': ec2Task('createTags', {
+    comment: 'As a created volume is tagged: the clean-up function finds the host\'s device lease by it.',
+    parameters: {
+      'Resources.$': 'States.Array($.volume.VolumeId)',
+      Tags: [{ Key: INSTANCE_ID_TAG, 'Value.$': '$.host.instanceId' }],
+    },
+    resultPath: null,
+    next: 'Ask for a refill',
+  }),
+  'Ask for a refill': {
+    Type: 'Task',
+    Comment: 'The pool tender makes a new volume for the pool in this zone. Best effort: its schedule refills the pool anyway.',
+    Resource: 'arn:aws:states:::sqs:sendMessage',
+    Parameters: { QueueUrl: '${VolumePoolsQueueUrl}', MessageBody: { 'poolKey.$': '$.volumePool.key', 'availabilityZone.$': '$.host.availabilityZone' } },
+    ResultPath: null,
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'Provision on the host' }],
+    Next: 'Provision on the host',
+  },
 };
 
 const createVolume: States = {
@@ -500,7 +626,7 @@ export const buildImageDefinition = {
   Comment:
     'Builds one EBS-backed AMI the chroot way. Rendered from statemachine/build-image.ts; docs/workflow.md shows it as a diagram. Every failure ends in Build failed; the clean-up function removes what a failed, stopped or timed-out build left.',
   StartAt: 'Claim a host',
-  States: { ...claim, ...createVolume, ...attach, ...provision, ...snapshot, ...detach, ...replaceExisting, ...register, ...distribute, ...report, ...failWithTheError() },
+  States: { ...claim, ...takePooledVolume, ...createVolume, ...attach, ...provision, ...snapshot, ...detach, ...replaceExisting, ...register, ...distribute, ...report, ...failWithTheError() },
 };
 
 /** The definition as build-image.asl.json holds it. */

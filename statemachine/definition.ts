@@ -18,6 +18,8 @@ export interface BuildImageSubstitutions {
   RegionalCallsQueueUrl: string;
   /** The queue the resource-waits function reads: the workflow's waits for volumes, snapshots and images. */
   ResourceWaitsQueueUrl: string;
+  /** The queue the volume pool tender reads: a build that took a pooled volume asks for a refill. */
+  VolumePoolsQueueUrl: string;
   /**
    * The bus the workflow publishes Build Started and Build Succeeded on (a name or an ARN);
    * the account's `default` bus unless the deployment names another.
@@ -38,7 +40,7 @@ export function loadBuildImageDefinition(substitutions: BuildImageSubstitutions)
 }
 
 /** The distribute-image workflow's definition, filled in as the build-image one. */
-export function loadDistributeImageDefinition(substitutions: Omit<BuildImageSubstitutions, 'ClaimsQueueUrl' | 'ResourceWaitsQueueUrl'>): string {
+export function loadDistributeImageDefinition(substitutions: Omit<BuildImageSubstitutions, 'ClaimsQueueUrl' | 'ResourceWaitsQueueUrl' | 'VolumePoolsQueueUrl'>): string {
   return substitute(readFileSync(DISTRIBUTE_IMAGE_DEFINITION_PATH, 'utf8'), { ...substitutions, EventBusName: substitutions.EventBusName ?? DEFAULT_EVENT_BUS_NAME });
 }
 

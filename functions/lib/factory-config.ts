@@ -114,6 +114,11 @@ export async function loadFactoryConfig(path: string = factoryConfigPath()): Pro
   return cached.config;
 }
 
+/** Whether any family keeps a volume pool: builds then look in their pool before creating a volume. */
+export function keepsVolumePools(config: FactoryConfig): boolean {
+  return Object.values(config.families).some((family) => family.volume_pool !== undefined);
+}
+
 /** 404 FamilyNotFound: also the answer for a family the caller may not see, so none leaks. */
 export function familyNotFound(name: string): ProblemError {
   return new ProblemError(404, 'FamilyNotFound', `the factory configuration has no family "${name}"`);

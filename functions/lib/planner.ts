@@ -27,6 +27,7 @@ import { bundleKey, logKey } from '../../contract/bundle.ts';
 import {
   BAKE_KEY_TAG,
   BUILD_ID_TAG,
+  INSTANCE_ID_TAG,
   TEAM_TAG,
   type BuildOwner,
   type BuildSecretRef,
@@ -37,6 +38,7 @@ import {
   type Timeouts,
 } from '../../contract/execution.ts';
 import { FAMILY_TAG } from '../../contract/factory-config.ts';
+import { TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolKey, type VolumePoolRef, type VolumeSpec } from '../../contract/volume-pool.ts';
 import type { Target } from '../../contract/targets.ts';
 import { ProblemError } from './http.ts';
 import { copyOptionsOf, planRelease } from './release-plan.ts';
@@ -67,6 +69,8 @@ export interface PlanOptions {
   family?: string | null;
   /** Hears what Packer accepts with a warning (a root_volume_size below the source's). */
   warn?: (path: string, message: string) => void;
+  /** Whether the factory keeps volume pools (factory.yml): the build then looks in the pool of its volume's key first. */
+  volumePools?: boolean;
 }
 
 /** EC2 allows 50 tags per resource. */
@@ -128,12 +132,15 @@ function checkReserved(option: string, tags: Readonly<Record<string, string>>, p
   }
 }
 
-/** `option` is blamed when there are too many tags; `factoryTags` are the factory's own. */
-function tagList(option: string, tags: Readonly<Record<string, string>>, factoryTags: readonly Tag[], problems: Problems): Tag[] {
+/**
+ * `option` is blamed when there are too many tags; `factoryTags` are the factory's own, and
+ * `laterTags` the keys the workflow adds to the resource afterwards.
+ */
+function tagList(option: string, tags: Readonly<Record<string, string>>, factoryTags: readonly Tag[], problems: Problems, laterTags: readonly string[] = []): Tag[] {
   const entries = Object.entries(tags);
-  const allowed = MAX_TAGS - factoryTags.length;
+  const allowed = MAX_TAGS - factoryTags.length - laterTags.length;
   if (entries.length > allowed) {
-    const names = factoryTags.map((tag) => tag.Key ?? '').join(' and ');
+    const names = [...factoryTags.map((tag) => tag.Key ?? ''), ...laterTags].join(' and ');
     problems.add(problems.at(option), `at most ${allowed} tags (got ${entries.length}): EC2 allows ${MAX_TAGS} and the factory adds ${names}`);
   }
   return [...entries.map(([Key, Value]) => ({ Key, Value })), ...factoryTags];
@@ -370,7 +377,8 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
     ...(bakeKey === null ? [] : [{ Key: BAKE_KEY_TAG, Value: bakeKey }]),
     ...(options.family == null ? [] : [{ Key: FAMILY_TAG, Value: options.family }]),
   ];
-  const volumeTags = tagList('root_volume_tags', builder.root_volume_tags, factoryTags, problems);
+  // The workflow adds the host's instance id; a pooled volume also keeps its pool's tags.
+  const volumeTags = tagList('root_volume_tags', builder.root_volume_tags, factoryTags, problems, [INSTANCE_ID_TAG, VOLUME_POOL_TAG, VOLUME_POOL_FAMILY_TAG]);
   // As Packer: the image's tags go on its snapshot too, snapshot_tags added or overriding.
   const snapshotTags = tagList('snapshot_tags', { ...builder.tags, ...builder.snapshot_tags }, factoryTags, problems);
   const imageTags = tagList('tags', builder.tags, factoryTags, problems);
@@ -392,21 +400,24 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
   const distribution: Distribution = { ...buildRegion, ...release.buildRegion, images: release.images, skipSaveBuildRegion: release.skipSaveBuildRegion };
   problems.throwIfAny();
 
+  const createVolume = {
+    Size: volume.size,
+    SnapshotId: sourceRoot?.SnapshotId,
+    VolumeType: volume.type,
+    Iops: volume.iops,
+    Throughput: volume.throughput,
+    Encrypted: volume.encrypted,
+    KmsKeyId: volume.kmsKeyId,
+    TagSpecifications: [{ ResourceType: 'volume' as const, Tags: volumeTags }],
+  };
+
   return {
     buildId,
     bundleKey: bundleKey(buildId),
     logKey: logKey(buildId),
     target: options.target,
-    createVolume: {
-      Size: volume.size,
-      SnapshotId: sourceRoot?.SnapshotId,
-      VolumeType: volume.type,
-      Iops: volume.iops,
-      Throughput: volume.throughput,
-      Encrypted: volume.encrypted,
-      KmsKeyId: volume.kmsKeyId,
-      TagSpecifications: [{ ResourceType: 'volume', Tags: volumeTags }],
-    },
+    createVolume,
+    volumePool: options.volumePools === true ? volumePoolOf(createVolume) : null,
     createSnapshot: {
       Description: `ami-factory ${buildId}: ${builder.ami_name}`,
       TagSpecifications: [{ ResourceType: 'snapshot', Tags: snapshotTags }],
@@ -425,6 +436,21 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
     timeouts: options.timeouts,
     owner,
     secret: options.secret ?? null,
+  };
+}
+
+/**
+ * The pool a build's volume could come from: only a volume restored from a snapshot has one
+ * (a from_scratch volume is empty and made at once). Taking a pooled volume gives it the tags
+ * CreateVolume would have, and marks it taken.
+ */
+function volumePoolOf(createVolume: { SnapshotId?: string | undefined; Size: number; TagSpecifications: { Tags: Tag[] }[] } & Omit<VolumeSpec, 'SnapshotId' | 'Size'>): VolumePoolRef | null {
+  const { SnapshotId } = createVolume;
+  if (SnapshotId === undefined) return null;
+  const tags = createVolume.TagSpecifications.flatMap((specification) => specification.Tags);
+  return {
+    key: volumePoolKey({ ...createVolume, SnapshotId }),
+    takeTags: [...tags.map(({ Key, Value }) => ({ Key: Key ?? '', Value: Value ?? '' })), { Key: VOLUME_POOL_TAG, Value: TAKEN }],
   };
 }
 

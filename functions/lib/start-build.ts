@@ -22,16 +22,12 @@
  * policy checks (a refused request stays refused) and before the name checks (the image being
  * reused may well hold ami_name).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { BuildAccepted } from '../../contract/api.ts';
-import { bundleKey, type BuildBundle, type BuildGrants, type StoredBuild } from '../../contract/bundle.ts';
+import { bundleKey, type BuildGrants, type StoredBuild } from '../../contract/bundle.ts';
 import type { BuildOwner, ExistingImage } from '../../contract/execution.ts';
-import { loadBundle } from '../../model/bundle.ts';
-import { maskSensitive, TemplateValidationError, type BuildRequest } from '../../model/index.ts';
+import { maskSensitive } from '../../model/index.ts';
 import { ec2, isAwsError, s3, secretsManager, sfn } from './aws.ts';
 import { bakeKey } from './bake-key.ts';
 import { findReusableImage, readBakeRecord, writeBakeRecord, type BakeScope } from './bake-reuse.ts';
@@ -44,6 +40,8 @@ import { ProblemError } from './http.ts';
 import type { Logger } from './log.ts';
 import { claimName, inFlight, releaseName, type HolderVerdict, type NameClaim } from './name-claims.ts';
 import { planBuild } from './planner.ts';
+import { validateBundle } from './bundle-validation.ts';
+import { keepsVolumePools, loadFactoryConfig } from './factory-config.ts';
 import { hostCommandUses, manifestSensitiveValues, publishedSensitiveValues, refuseIfAny } from './request-policy.ts';
 import { manifestOptions } from './manifest.ts';
 import { findExistingImage, resolveSourceImage } from './source-image.ts';
@@ -141,21 +139,6 @@ async function replayOf(machine: StateMachine, bucket: string, buildId: string, 
   }
 }
 
-/** The model's own validation, run on the bundle's files in a fresh directory. */
-async function validate(bundle: BuildBundle): Promise<BuildRequest> {
-  const workDir = await mkdtemp(join(tmpdir(), 'bundle-'));
-  try {
-    return await loadBundle(bundle, workDir);
-  } catch (error) {
-    if (error instanceof TemplateValidationError) {
-      throw new ProblemError(400, 'InvalidTemplate', `the template has ${error.errors.length} error(s)`, error.errors);
-    }
-    throw error;
-  } finally {
-    await rm(workDir, { recursive: true, force: true });
-  }
-}
-
 /**
  * Stores the build (its bundle and grants) before the workflow starts, so a running build
  * can always fetch it.
@@ -242,7 +225,7 @@ export async function startBuild({ request, owner, grants, idempotencyKey: key, 
     }
   }
 
-  const buildRequest = await validate(request.bundle);
+  const buildRequest = await validateBundle(request.bundle);
   const builderPath = buildRequest.builder_path ?? (Array.isArray(request.bundle.template.builders) ? 'builders[0]' : '');
   refuseIfAny([...publishedSensitiveValues(buildRequest, builderPath), ...manifestSensitiveValues(buildRequest)], grants.hostCommands ? [] : hostCommandUses(buildRequest, builderPath));
   const source = await resolveSourceImage(ec2(), buildRequest.builder, builderPath);
@@ -276,6 +259,7 @@ export async function startBuild({ request, owner, grants, idempotencyKey: key, 
     bakeKey: scope.bakeKey,
     family,
     targets: request.targets,
+    volumePools: keepsVolumePools(await loadFactoryConfig()),
     warn: (path, message) => {
       buildLog.warn({ path }, message);
     },

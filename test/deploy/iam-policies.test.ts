@@ -28,6 +28,10 @@ const READ = /^(Describe|Get|List|Head)/;
 const UNCONDITIONED: Readonly<Record<string, string>> = {
   'BuildImageStateMachineRole/CreateVolumeFromSourceSnapshot':
     'CreateVolume names the source snapshot as a resource it reads, not changes; public and shared source images belong to other accounts and carry no tag of ours',
+  'TendVolumePoolsRole/CreateVolumeFromSourceSnapshot':
+    'as the workflow\'s: the families\' source snapshots may be other accounts\', which carry no tag of ours',
+  'TendVolumePoolsRole/FastSnapshotRestore':
+    'Fast Snapshot Restore is switched on a family\'s source snapshot, which may be another account\'s and carries no tag of ours; the tender switches off only what it switched on (its record)',
   'BuildImageStateMachineRole/RegisterImageSnapshots':
     'RegisterImage names the snapshots it maps as resources it reads; extra mappings may use other accounts\' snapshots, which carry no tag of ours',
 };

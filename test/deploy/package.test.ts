@@ -36,6 +36,7 @@ const HANDLERS = [
   'functions/clean-up-build.handler',
   'functions/regional-call.handler',
   'functions/wait-for-resources.handler',
+  'functions/tend-volume-pools.handler',
   'functions/distribute-image.handler',
   'functions/run-schedule.handler',
   'functions/list-families.handler',
@@ -63,6 +64,7 @@ const UNSCOPED_ACTIONS: Readonly<Record<string, string>> = {
   'ec2:DescribeSnapshots': 'EC2 Describe calls cannot be limited to resources',
   'ec2:DescribeImages': 'EC2 Describe calls cannot be limited to resources',
   'ec2:DescribeInstances': 'EC2 Describe calls cannot be limited to resources',
+  'ec2:DescribeSubnets': 'EC2 Describe calls cannot be limited to resources',
   'states:SendTaskSuccess': 'task-token calls name no resource: the token is the authority',
   'states:SendTaskFailure': 'task-token calls name no resource: the token is the authority',
   'states:SendTaskHeartbeat': 'task-token calls name no resource: the token is the authority',
@@ -83,6 +85,8 @@ const UNSCOPED_ACTIONS: Readonly<Record<string, string>> = {
 const WITHOUT_DEAD_LETTER_QUEUE: Readonly<Record<string, string>> = {
   ResourceWaitsQueue:
     'a wait comes back once per check until it is over and ends at its own bound (polling.maxAttempts, up to 10,000 checks): a redrive would cut long waits short',
+  VolumePoolsQueue:
+    'a refill request that cannot be handled needs no keeping: the tender\'s five-minute schedule refills every pool from what it finds',
 };
 
 /** What only the chroot engine and the block-device code contain. */
@@ -256,7 +260,7 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
   it('fills every placeholder of the state machines\' definitions', () => {
     const machines = ofType(template, 'AWS::StepFunctions::StateMachine');
     const expected: Record<string, string[]> = {
-      BuildImageStateMachine: ['ClaimsQueueUrl', 'EventBusName', 'RegionalCallsQueueUrl', 'ResourceWaitsQueueUrl'],
+      BuildImageStateMachine: ['ClaimsQueueUrl', 'EventBusName', 'RegionalCallsQueueUrl', 'ResourceWaitsQueueUrl', 'VolumePoolsQueueUrl'],
       DistributeImageStateMachine: ['EventBusName', 'RegionalCallsQueueUrl'],
     };
     expect(machines.map(([id]) => id).sort()).toEqual(Object.keys(expected));
@@ -345,7 +349,8 @@ describe.skipIf(skipReason !== undefined)('deployment package (serverless packag
   });
 
   it('cleans up after ABORTED, TIMED_OUT and FAILED executions of the state machine', () => {
-    const rules = ofType(template, 'AWS::Events::Rule');
+    // The other rules are schedules (the volume pool tender's).
+    const rules = ofType(template, 'AWS::Events::Rule').filter(([, rule]) => rule.Properties?.EventPattern !== undefined);
     expect(rules).toHaveLength(1);
     const [, rule] = rules[0] ?? ['', { Type: '' }];
     const pattern = record(rule.Properties?.EventPattern, 'EventPattern');

@@ -8,6 +8,7 @@ import type { FieldError } from '../../contract/field-errors.ts';
 import { ProblemError } from '../../functions/lib/http.ts';
 import { planBuild, type PlanOptions } from '../../functions/lib/planner.ts';
 import { parseTemplate } from '../../model/index.ts';
+import { TAKEN, VOLUME_POOL_TAG, volumePoolKey } from '../../contract/volume-pool.ts';
 
 const BUILD_ID = 'b-01hxq0000000000000000000000';
 const OPTIONS: PlanOptions = {
@@ -285,6 +286,38 @@ describe('build data (Packer\'s BuildInfoTemplate)', () => {
       null,
     );
     expect(input.registerImage.Description).toBe('from  () in eu-west-1');
+  });
+});
+
+describe('volume pools', () => {
+  it('names the pool of the volume\'s specification when the factory keeps pools, and how a taken volume is tagged', () => {
+    const input = plan({ root_volume_size: 20, root_volume_tags: { role: 'web' } }, SOURCE, { volumePools: true });
+    const { createVolume } = input;
+    expect(input.volumePool?.key).toBe(
+      volumePoolKey({ SnapshotId: 'snap-0root', Size: 20, VolumeType: 'gp3', Iops: 3000, Throughput: 125, Encrypted: false }),
+    );
+    expect(input.volumePool?.takeTags).toEqual([...(createVolume.TagSpecifications?.[0]?.Tags ?? []), { Key: VOLUME_POOL_TAG, Value: TAKEN }]);
+    expect(input.volumePool?.takeTags).toContainEqual({ Key: 'role', Value: 'web' });
+    // Another size, type or key is another pool: a volume is only ever taken by a build that would have made the same one.
+    expect(plan({ root_volume_size: 21 }, SOURCE, { volumePools: true }).volumePool?.key).not.toBe(input.volumePool?.key);
+    expect(plan({ root_volume_size: 20, encrypt_boot: true }, SOURCE, { volumePools: true }).volumePool?.key).not.toBe(input.volumePool?.key);
+  });
+
+  it('names none without pools, or for a volume made from nothing', () => {
+    expect(plan({}, SOURCE).volumePool).toBeNull();
+    const scratch = plan(
+      { from_scratch: true, root_volume_size: 4, root_device_name: '/dev/xvda', ami_virtualization_type: 'hvm', pre_mount_commands: ['true'], ami_block_device_mappings: [{ device_name: '/dev/xvda' }] },
+      null,
+      { volumePools: true },
+    );
+    expect(scratch.volumePool).toBeNull();
+  });
+
+  it('leaves room on the volume for the tags the workflow and the pools add', () => {
+    const tags = Object.fromEntries(Array.from({ length: 50 }, (_, index) => [`t${index}`, 'x']));
+    expect(problemsOf(() => plan({ root_volume_tags: tags }))).toEqual([
+      expect.objectContaining({ path: 'builders[0].root_volume_tags', message: expect.stringContaining('ami-factory:volume-pool-family') as string }),
+    ]);
   });
 });
 

@@ -8,7 +8,7 @@ interface Definition {
   States: Record<string, unknown>;
 }
 
-const real = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: 'https://sqs.example/claims', RegionalCallsQueueUrl: 'https://sqs.example/regional-calls', ResourceWaitsQueueUrl: 'https://sqs.example/resource-waits' })) as Definition;
+const real = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: 'https://sqs.example/claims', RegionalCallsQueueUrl: 'https://sqs.example/regional-calls', ResourceWaitsQueueUrl: 'https://sqs.example/resource-waits', VolumePoolsQueueUrl: 'https://sqs.example/volume-pools' })) as Definition;
 
 it('uses state names of the real workflow', () => {
   expect(Object.keys(real.States)).toEqual(expect.arrayContaining(Object.values(REAL_STATES)));

@@ -54,7 +54,7 @@ type Definition = { States: Record<string, Record<string, unknown>> };
 async function stateMachinePatched(name: string, patch: (states: Definition['States']) => void): Promise<string> {
   const { resources } = local.aws;
   const definition = JSON.parse(
-    loadBuildImageDefinition({ ClaimsQueueUrl: resources.claimsQueueUrl, RegionalCallsQueueUrl: resources.regionalCallsQueueUrl, ResourceWaitsQueueUrl: resources.resourceWaitsQueueUrl }),
+    loadBuildImageDefinition({ ClaimsQueueUrl: resources.claimsQueueUrl, RegionalCallsQueueUrl: resources.regionalCallsQueueUrl, ResourceWaitsQueueUrl: resources.resourceWaitsQueueUrl, VolumePoolsQueueUrl: resources.volumePoolsQueueUrl }),
   ) as Definition;
   patch(definition.States);
   return local.aws.createStateMachine(`build-image-${name}`, definition);

@@ -16,6 +16,7 @@ const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValid
 const CLAIMS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-claims';
 const REGIONAL_CALLS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-regional-calls';
 const RESOURCE_WAITS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-resource-waits';
+const VOLUME_POOLS_QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ami-factory-volume-pools';
 
 interface State {
   Type: string;
@@ -47,20 +48,29 @@ function failureStates(all: Record<string, State>): Set<string> {
   return found;
 }
 
+/** The pool's states whose failure sends the build on without the pool, and where. */
+const POOL_MISSES: Record<string, string> = {
+  'Look for a pooled volume': 'Which volume?',
+  'Attach the pooled volume': 'Look again for a pooled volume',
+  'Look again for a pooled volume': 'Which volume?',
+  'Attach another pooled volume': 'Which volume?',
+  'Ask for a refill': 'Provision on the host',
+};
+
 function states(): Record<string, State> {
-  return (JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL })) as { States: Record<string, State> }).States;
+  return (JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL, VolumePoolsQueueUrl: VOLUME_POOLS_QUEUE_URL })) as { States: Record<string, State> }).States;
 }
 
 describe('build-image definition', () => {
   it('is valid Amazon States Language after substitution', () => {
-    const definition: unknown = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL }));
+    const definition: unknown = JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL, VolumePoolsQueueUrl: VOLUME_POOLS_QUEUE_URL }));
     const { isValid, errorsText } = aslValidator(definition);
     expect(errorsText('\n')).toBe('');
     expect(isValid).toBe(true);
   });
 
   it('takes the claims queue URL, the event bus and the regional-calls queue URL as its placeholders, in DefinitionSubstitutions syntax', () => {
-    expect(placeholdersOf(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'))).toEqual(['ClaimsQueueUrl', 'EventBusName', 'ResourceWaitsQueueUrl', 'RegionalCallsQueueUrl']);
+    expect(placeholdersOf(readFileSync(BUILD_IMAGE_DEFINITION_PATH, 'utf8'))).toEqual(['ClaimsQueueUrl', 'EventBusName', 'VolumePoolsQueueUrl', 'ResourceWaitsQueueUrl', 'RegionalCallsQueueUrl']);
     const claim = states()['Claim a host'];
     expect(claim?.Parameters).toMatchObject({ QueueUrl: CLAIMS_QUEUE_URL });
   });
@@ -71,10 +81,10 @@ describe('build-image definition', () => {
         .filter((state) => state.Resource === 'arn:aws:states:::events:putEvents')
         .map((state) => (state.Parameters as { Entries: { EventBusName: unknown; Source: unknown }[] }).Entries.map((entry) => [entry.EventBusName, entry.Source]));
     // Build Started, Build Distributed, Build Succeeded.
-    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL, EventBusName: 'factory-events' }))).toEqual(
+    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL, VolumePoolsQueueUrl: VOLUME_POOLS_QUEUE_URL, EventBusName: 'factory-events' }))).toEqual(
       Array.from({ length: 3 }, () => [['factory-events', 'ami-factory']]),
     );
-    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL }))).toEqual(
+    expect(busesOf(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL, VolumePoolsQueueUrl: VOLUME_POOLS_QUEUE_URL }))).toEqual(
       Array.from({ length: 3 }, () => [['default', 'ami-factory']]),
     );
   });
@@ -93,11 +103,11 @@ describe('build-image definition', () => {
   });
 
   it('refuses to leave a placeholder unfilled', () => {
-    expect(() => loadBuildImageDefinition({} as { ClaimsQueueUrl: string; RegionalCallsQueueUrl: string; ResourceWaitsQueueUrl: string })).toThrow(/ClaimsQueueUrl/);
+    expect(() => loadBuildImageDefinition({} as { ClaimsQueueUrl: string; RegionalCallsQueueUrl: string; ResourceWaitsQueueUrl: string; VolumePoolsQueueUrl: string })).toThrow(/ClaimsQueueUrl/);
   });
 
   it('writes values as JSON string content', () => {
-    const definition = loadBuildImageDefinition({ ClaimsQueueUrl: 'https://example.com/"quoted"\\', RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL });
+    const definition = loadBuildImageDefinition({ ClaimsQueueUrl: 'https://example.com/"quoted"\\', RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL, VolumePoolsQueueUrl: VOLUME_POOLS_QUEUE_URL });
     const claim = (JSON.parse(definition) as { States: Record<string, State> }).States['Claim a host'];
     expect(claim?.Parameters).toMatchObject({ QueueUrl: 'https://example.com/"quoted"\\' });
   });
@@ -116,12 +126,28 @@ describe('build-image definition', () => {
         expect(state.Catch?.[0]?.Next, name).not.toBe('Build failed?');
         continue;
       }
+      // A pool miss is no failure (the next test): the build creates its own volume.
+      if (POOL_MISSES[name] !== undefined) continue;
       if ((state.Type === 'Task' && state.Resource !== 'arn:aws:states:::events:putEvents') || state.Type === 'Map') {
         expect(state.Catch, `${name} catches everything into Build failed?`).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Build failed?' }]);
       }
       const raised = (state.Parameters as { Error?: string } | undefined)?.Error;
       if (state.Type === 'Pass' && raised !== undefined) expect(state.Next, `${name} fails the build`).toBe('Build failed?');
     }
+  });
+
+  it('takes a pooled volume only by one attach, never retried, and goes on without the pool on any miss', () => {
+    const all = states();
+    for (const [name, next] of Object.entries(POOL_MISSES)) {
+      expect(all[name]?.Catch, name).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: next === 'Provision on the host' ? null : '$.poolMiss', Next: next }]);
+    }
+    // A late retry could attach the volume after its build detached it again.
+    for (const attach of ['Attach the pooled volume', 'Attach another pooled volume']) {
+      expect(all[attach]?.Retry, attach).toBeUndefined();
+      expect(all[attach]?.Next, attach).toBe('Take the pooled volume');
+    }
+    expect(all['Take the pooled volume']?.Catch?.[0]?.Next).toBe('Build failed?');
+    expect((all['Ask for a refill']?.Parameters as { QueueUrl?: string }).QueueUrl).toBe(VOLUME_POOLS_QUEUE_URL);
   });
 
   it('raises the workflow\'s own errors by their documented names', () => {
@@ -173,7 +199,7 @@ describe('build-image definition', () => {
 
   it('calls EC2 and Secrets Manager only through aws-sdk integrations, the worker only through SQS, EventBridge only through its optimized integration', () => {
     const resources = new Set(
-      JSON.stringify(JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL })))
+      JSON.stringify(JSON.parse(loadBuildImageDefinition({ ClaimsQueueUrl: CLAIMS_QUEUE_URL, RegionalCallsQueueUrl: REGIONAL_CALLS_QUEUE_URL, ResourceWaitsQueueUrl: RESOURCE_WAITS_QUEUE_URL, VolumePoolsQueueUrl: VOLUME_POOLS_QUEUE_URL })))
         .match(/"Resource":"[^"]+"/g)
         ?.map((field) => field.slice('"Resource":"'.length, -1)),
     );

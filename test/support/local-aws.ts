@@ -36,6 +36,8 @@ export interface LocalFactoryResources {
   regionalCallsQueueUrl: string;
   /** What the resource-waits function reads: the workflow's waits for volumes, snapshots and images. */
   resourceWaitsQueueUrl: string;
+  /** The volume pool tender's queue (builds that took a pooled volume ask for a refill). */
+  volumePoolsQueueUrl: string;
   /** Hosts name their own queue `<prefix>-host-<instanceId>`. */
   hostQueuePrefix: string;
   artifactsBucket: string;
@@ -196,6 +198,7 @@ async function createFactoryResources(
   });
   const regionalCallsQueueUrl = await createQueue(clients.sqs, `${prefix}-regional-calls`, { VisibilityTimeout: '60' });
   const resourceWaitsQueueUrl = await createQueue(clients.sqs, `${prefix}-resource-waits`, { VisibilityTimeout: '30' });
+  const volumePoolsQueueUrl = await createQueue(clients.sqs, `${prefix}-volume-pools`, { VisibilityTimeout: '30' });
   const artifactsBucket = `${prefix}-artifacts`;
   await clients.s3.send(new CreateBucketCommand({ Bucket: artifactsBucket }));
   const eventBusName = `${prefix}-events`;
@@ -204,13 +207,13 @@ async function createFactoryResources(
   events.destroy();
   const stateMachineArn = await createStateMachine(
     `${prefix}-build-image`,
-    loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl, RegionalCallsQueueUrl: regionalCallsQueueUrl, ResourceWaitsQueueUrl: resourceWaitsQueueUrl, EventBusName: eventBusName }),
+    loadBuildImageDefinition({ ClaimsQueueUrl: claimsQueueUrl, RegionalCallsQueueUrl: regionalCallsQueueUrl, ResourceWaitsQueueUrl: resourceWaitsQueueUrl, VolumePoolsQueueUrl: volumePoolsQueueUrl, EventBusName: eventBusName }),
   );
   const distributeStateMachineArn = await createStateMachine(
     `${prefix}-distribute-image`,
     loadDistributeImageDefinition({ RegionalCallsQueueUrl: regionalCallsQueueUrl, EventBusName: eventBusName }),
   );
-  return { claimsQueueUrl, claimsDeadLetterQueueUrl, regionalCallsQueueUrl, resourceWaitsQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn, distributeStateMachineArn, eventBusName };
+  return { claimsQueueUrl, claimsDeadLetterQueueUrl, regionalCallsQueueUrl, resourceWaitsQueueUrl, volumePoolsQueueUrl, hostQueuePrefix: prefix, artifactsBucket, stateMachineArn, distributeStateMachineArn, eventBusName };
 }
 
 /** A queue with these attributes; its URL. */
