@@ -81,12 +81,16 @@ const claim: States = {
     },
     next: 'Hand the secret to the host?',
   }),
-  'Hand the secret to the host?': whenPresent(
-    '$.secret',
-    'Tag the secret for the host',
-    'A pooled volume?',
-    'Only a build whose template has sensitive variables has a secret: their values, which the stored bundle does not hold.',
-  ),
+  'Hand the secret to the host?': {
+    Type: 'Choice',
+    Comment:
+      'Only a build whose template has sensitive variables has a secret: their values, which the stored bundle does not hold. Without one, on to the volume at once: the pool first when the build has one (the same question as "A pooled volume?", asked here to spare an ordinary build a transition).',
+    Choices: [
+      { And: [{ Variable: '$.secret', IsPresent: true }, { Variable: '$.secret', IsNull: false }], Next: 'Tag the secret for the host' },
+      { And: [{ Variable: '$.volumePool', IsPresent: true }, { Variable: '$.volumePool', IsNull: false }], Next: 'Look for a pooled volume' },
+    ],
+    Default: 'Which volume?',
+  },
   'Tag the secret for the host': secretsTask('tagResource', {
     comment:
       'The worker role may read a build secret only when this tag is its own instance\'s ARN (ec2:SourceInstanceARN), so only the host that claimed the build can read it, and only from now on.',
