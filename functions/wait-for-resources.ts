@@ -15,7 +15,8 @@ import { INVALID_RESOURCE_WAIT, RESOURCE_WAIT_ERRORS, ResourceWaitTaskSchema, ty
 import { sendFailure, sendSuccess } from '../contract/task-token.ts';
 import { ec2, sfn, sqs } from './lib/aws.ts';
 import { logger } from './lib/log.ts';
-import { describeState, judge, observe, RESOURCE_OF, type Observation } from './lib/resource-checks.ts';
+import { describeState, judge, observe, pendingSnapshotCount, RESOURCE_OF, waitSubject, type Observation } from './lib/resource-checks.ts';
+import { admit, pendingSnapshotLimit } from './lib/snapshot-admission.ts';
 import { nextCheckInSeconds } from './lib/wait-pacing.ts';
 import { readTaskMessage } from './lib/task-message.ts';
 
@@ -73,7 +74,7 @@ async function settle(waiting: Waiting, seen: Observation | undefined, now: Date
     return true;
   }
   if (checksSoFar >= wait.maxAttempts) {
-    const cause = `${RESOURCE_OF[wait.kind]} ${wait.resourceId} is still ${describeState(seen)} after ${checksSoFar} check${checksSoFar === 1 ? '' : 's'} over ${waitedSeconds} s`;
+    const cause = `${waitSubject(wait.kind, wait.resourceId)} is still ${describeState(seen)} after ${checksSoFar} check${checksSoFar === 1 ? '' : 's'} over ${waitedSeconds} s`;
     await sendFailure(sfn(), wait.taskToken, { error: errors.timedOut, cause });
     log.warn({ cause }, 'wait gave up');
     return true;
@@ -105,9 +106,15 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   const byResource = Map.groupBy(waitings, (waiting) => RESOURCE_OF[waiting.wait.kind]);
   await Promise.all(
     [...byResource].map(async ([resource, group]) => {
-      let seen: Map<string, Observation>;
+      let seenBy: (waiting: Waiting) => Observation | undefined;
       try {
-        seen = await observe(ec2(), resource, [...new Set(group.map((waiting) => waiting.wait.resourceId))]);
+        if (resource === 'account') {
+          const decided = admit(group, await pendingSnapshotCount(ec2()), pendingSnapshotLimit());
+          seenBy = (waiting) => decided.get(waiting);
+        } else {
+          const seen = await observe(ec2(), resource, [...new Set(group.map((waiting) => waiting.wait.resourceId))]);
+          seenBy = (waiting) => seen.get(waiting.wait.resourceId);
+        }
       } catch (error) {
         // Throttled or EC2 unavailable (after the client's own retries): check again on the
         // next delivery, which SQS makes after the queue's visibility timeout.
@@ -119,7 +126,7 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
       await Promise.all(
         group.map(async (waiting) => {
           try {
-            if (!(await settle(waiting, seen.get(waiting.wait.resourceId), now))) batchItemFailures.push({ itemIdentifier: waiting.record.messageId });
+            if (!(await settle(waiting, seenBy(waiting), now))) batchItemFailures.push({ itemIdentifier: waiting.record.messageId });
           } catch (error) {
             logger.error({ err: error, messageId: waiting.record.messageId }, 'could not answer a resource wait; SQS delivers it again');
             batchItemFailures.push({ itemIdentifier: waiting.record.messageId });

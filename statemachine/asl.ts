@@ -334,6 +334,8 @@ export interface AwaitResourceOptions {
   intervalPath: string;
   /** The bound: a path to the most checks after the first. */
   maxAttemptsPath: string;
+  /** More of the message: fields the kind reads (a snapshot-capacity wait's refusal). */
+  message?: Record<string, string>;
   next: string;
 }
 
@@ -366,6 +368,7 @@ export function awaitResource(options: AwaitResourceOptions): State {
         'buildId.$': '$.buildId',
         'intervalSeconds.$': options.intervalPath,
         'maxAttempts.$': options.maxAttemptsPath,
+        ...options.message,
         'taskToken.$': '$$.Task.Token',
       },
     },

@@ -314,7 +314,20 @@ const snapshot: States = {
     },
     resultSelector: { 'SnapshotId.$': '$.SnapshotId' },
     resultPath: '$.snapshot',
+    // EC2 names every refusal alike (Ec2.Ec2Exception, its code not even in the cause): the
+    // wait tells the account's 100 pending snapshots from any other reason.
+    onFailure: { resultPath: '$.snapshotRefusal', next: 'Wait for snapshot capacity' },
     next: 'Detach volume',
+  }),
+  'Wait for snapshot capacity': awaitResource({
+    comment:
+      'Refused after its retries: when the account is at its limit of pending snapshots (100 per region), until there is room, the longest-waiting builds first; then CreateSnapshot again. Refused while the account had plenty of room: the build fails with the refusal (AmiFactory.SnapshotRefused).',
+    kind: 'snapshot-capacity',
+    resourceId: '$.volume.VolumeId',
+    intervalPath: '$.polling.snapshot',
+    maxAttemptsPath: MAX_ATTEMPTS,
+    message: { 'refusal.$': '$.snapshotRefusal' },
+    next: 'Create snapshot',
   }),
 };
 

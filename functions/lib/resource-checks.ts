@@ -17,24 +17,46 @@ export interface Observation {
   startedAt?: Date;
   /** A volume's attachments still listed (a detaching volume keeps one). */
   attachmentStates?: string[];
+  /** The account: its pending snapshots, and the limit they are held to. */
+  pendingSnapshots?: { count: number; limit: number };
+  /** Why a wait fails, when the check that saw this decided it (snapshot-capacity). */
+  failure?: string;
 }
 
 export type Verdict = { outcome: 'ready' } | { outcome: 'failed'; reason: string } | { outcome: 'not-yet' };
 
-type Resource = 'volume' | 'snapshot' | 'image';
+type Resource = 'volume' | 'snapshot' | 'image' | 'account';
 
 export const RESOURCE_OF: Record<ResourceWaitKind, Resource> = {
   'volume-available': 'volume',
   'volume-detached': 'volume',
   'snapshot-completed': 'snapshot',
   'image-available': 'image',
+  'snapshot-capacity': 'account',
 };
+
+/** What a wait waits for, for a cause. */
+export function waitSubject(kind: ResourceWaitKind, resourceId: string): string {
+  return kind === 'snapshot-capacity' ? `the snapshot of ${resourceId}` : `${RESOURCE_OF[kind]} ${resourceId}`;
+}
+
+/** The account's pending snapshots in this region: one filtered, paginated describe. */
+export async function pendingSnapshotCount(ec2: EC2Client): Promise<number> {
+  let count = 0;
+  let NextToken: string | undefined;
+  do {
+    const page = await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'status', Values: ['pending'] }], MaxResults: 1000, NextToken }));
+    count += page.Snapshots?.length ?? 0;
+    NextToken = page.NextToken;
+  } while (NextToken);
+  return count;
+}
 
 /** EC2's filters take at most 200 values. */
 const MAX_FILTER_VALUES = 200;
 
 /** Describes the given resources of one kind with as few calls as the filter limit allows. */
-export async function observe(ec2: EC2Client, resource: Resource, ids: string[]): Promise<Map<string, Observation>> {
+export async function observe(ec2: EC2Client, resource: Exclude<Resource, 'account'>, ids: string[]): Promise<Map<string, Observation>> {
   const seen = new Map<string, Observation>();
   for (let start = 0; start < ids.length; start += MAX_FILTER_VALUES) {
     const chunk = ids.slice(start, start + MAX_FILTER_VALUES);
@@ -91,12 +113,18 @@ export function judge(kind: ResourceWaitKind, resourceId: string, seen: Observat
       if (state === 'available') return { outcome: 'ready' };
       if (['failed', 'invalid', 'error', 'deregistered', 'disabled'].includes(state)) return { outcome: 'failed', reason: `image ${resourceId} went to the ${state} state` };
       return { outcome: 'not-yet' };
+    case 'snapshot-capacity':
+      // The function decides per wait (functions/lib/snapshot-admission.ts): room, refused or full.
+      if (state === 'room') return { outcome: 'ready' };
+      if (state === 'refused') return { outcome: 'failed', reason: seen.failure ?? `CreateSnapshot of ${resourceId} was refused` };
+      return { outcome: 'not-yet' };
   }
 }
 
 /** "pending (45%)", for a cause. */
 export function describeState(seen: Observation | undefined): string {
   if (seen === undefined) return 'not listed';
+  if (seen.pendingSnapshots !== undefined) return `${seen.state}: ${seen.pendingSnapshots.count} of the account's ${seen.pendingSnapshots.limit} pending snapshots in use`;
   if (seen.attachmentStates !== undefined && seen.attachmentStates.length > 0) return `${seen.state} (${seen.attachmentStates.join(', ')})`;
   return seen.progressPercent === undefined ? seen.state : `${seen.state} (${seen.progressPercent}%)`;
 }

@@ -66,6 +66,22 @@ export function filtersOf(params: URLSearchParams): { name: string; values: stri
   return filters;
 }
 
+/** The request without the filters of these names, the rest renumbered from 1 as EC2 reads them. */
+export function withoutFilters(params: URLSearchParams, names: readonly string[]): URLSearchParams {
+  const kept = new URLSearchParams();
+  for (const [key, value] of params) if (!key.startsWith('Filter.')) kept.append(key, value);
+  let index = 0;
+  for (const filter of filtersOf(params)) {
+    if (names.includes(filter.name)) continue;
+    index += 1;
+    kept.append(`Filter.${index}.Name`, filter.name);
+    filter.values.forEach((value, valueIndex) => {
+      kept.append(`Filter.${index}.Value.${valueIndex + 1}`, value);
+    });
+  }
+  return kept;
+}
+
 /** A filter or pagination moves a Describe call into the cheaper, larger bucket. */
 export function isFilteredOrPaginated(params: URLSearchParams): boolean {
   for (const key of params.keys()) {

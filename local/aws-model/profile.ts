@@ -38,6 +38,8 @@ export const awsModelProfileSchema = z.strictObject({
     describeUnfiltered: bucketSchema,
     describeFiltered: bucketSchema,
   }),
+  /** EC2's concurrency limits: pending snapshots per account and region (CreateSnapshot is refused beyond, PendingSnapshotLimitExceeded). */
+  limits: z.strictObject({ pendingSnapshots: z.number().int().positive() }).default({ pendingSnapshots: 100 }),
 });
 export type AwsModelProfile = z.infer<typeof awsModelProfileSchema>;
 
@@ -57,12 +59,14 @@ export const BUILT_IN_PROFILES = {
     timeScale: 1,
     latencySeconds: { createVolume: 5, attachVolume: 3, detachVolume: 5, registerImage: 5, snapshotBase: 60, snapshotPerChangedGiB: 180 },
     buckets: documentedBuckets,
+    limits: { pendingSnapshots: 100 },
   },
   /** A bad day: about three times as slow (a ~9 min snapshot, near the CLI waiter's 10 min). */
   slow: {
     timeScale: 1,
     latencySeconds: { createVolume: 15, attachVolume: 9, detachVolume: 15, registerImage: 15, snapshotBase: 180, snapshotPerChangedGiB: 360 },
     buckets: documentedBuckets,
+    limits: { pendingSnapshots: 100 },
   },
 } as const satisfies Record<string, AwsModelProfile>;
 export type BuiltInProfileName = keyof typeof BUILT_IN_PROFILES;
@@ -76,6 +80,7 @@ const profileFileSchema = z.strictObject({
   base: z.enum(builtInNames as [BuiltInProfileName, ...BuiltInProfileName[]]).default('typical'),
   timeScale: awsModelProfileSchema.shape.timeScale.optional(),
   latencySeconds: latencySchema.partial().optional(),
+  limits: z.strictObject({ pendingSnapshots: z.number().int().positive() }).partial().optional(),
   buckets: z
     .strictObject({
       mutatingVolume: partialBucket,
@@ -126,6 +131,7 @@ export function loadAwsModelProfile(nameOrFile: string): AwsModelProfile {
       timeScale: file.data.timeScale ?? base.timeScale,
       latencySeconds: { ...base.latencySeconds, ...file.data.latencySeconds },
       buckets,
+      limits: { ...base.limits, ...file.data.limits },
     },
     nameOrFile,
   );

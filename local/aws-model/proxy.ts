@@ -20,10 +20,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isEc2QueryRequest, isFilteredOrPaginated, parseEc2Request, type Ec2Request } from './ec2-query.ts';
+import { filtersOf, isEc2QueryRequest, isFilteredOrPaginated, parseEc2Request, withoutFilters, type Ec2Request } from './ec2-query.ts';
 import type { AwsModelProfile } from './profile.ts';
 import { ResourceClock, type ChangedGiB } from './resource-clock.ts';
-import { ec2ErrorBody, observeAnswer, refusalFor, rewriteAnswer, THROTTLED, type Ec2Error } from './response-rewrite.ts';
+import { ec2ErrorBody, observeAnswer, refusalFor, rewriteAnswer, STRIPPED_FILTERS, THROTTLED, type Ec2Error } from './response-rewrite.ts';
 import { bucketFamilyOf, TokenBuckets } from './token-buckets.ts';
 
 export interface AwsModelStats {
@@ -84,7 +84,7 @@ export async function startAwsModelProxy(options: AwsModelProxyOptions): Promise
   const throttled: Record<string, number> = {};
 
   /** Sends a request on to moto; the caller reads or pipes the answer. */
-  const forward = (incoming: IncomingMessage, body?: Buffer): Promise<IncomingMessage> =>
+  const forward = (incoming: IncomingMessage, body?: Buffer, changed = false): Promise<IncomingMessage> =>
     new Promise((resolveAnswer, reject) => {
       const outgoing = httpRequest(
         {
@@ -92,8 +92,9 @@ export async function startAwsModelProxy(options: AwsModelProxyOptions): Promise
           port: upstream.port,
           method: incoming.method,
           path: incoming.url,
-          // As received, byte for byte: SigV4 signs some of them.
-          headers: incoming.rawHeaders,
+          // As received, byte for byte: SigV4 signs some of them. A body the model changed
+          // (moto checks no signature) gets its own length.
+          headers: changed && body !== undefined ? headersFor(incoming.rawHeaders, body) : incoming.rawHeaders,
         },
         resolveAnswer,
       );
@@ -134,7 +135,8 @@ export async function startAwsModelProxy(options: AwsModelProxyOptions): Promise
       answerError(response, refusal);
       return;
     }
-    const answer = await forward(incoming, body);
+    const stripped = STRIPPED_FILTERS[call.action]?.filter((name) => filtersOf(call.params).some((filter) => filter.name === name)) ?? [];
+    const answer = stripped.length === 0 ? await forward(incoming, body) : await forward(incoming, Buffer.from(withoutFilters(call.params, stripped).toString()), true);
     const answerBody = await readBody(answer);
     const status = answer.statusCode ?? 502;
     if (status !== 200) {

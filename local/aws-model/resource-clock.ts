@@ -86,6 +86,10 @@ export class ResourceClock {
     this.#snapshots.set(snapshotId, { ...this.#span(snapshotBase + snapshotPerChangedGiB * Math.max(0, changed)), volumeId });
   }
 
+  snapshotDeleted(snapshotId: string): void {
+    this.#snapshots.delete(snapshotId);
+  }
+
   imageRegistered(imageId: string): void {
     this.#images.set(imageId, this.#span(this.#profile.latencySeconds.registerImage));
   }
@@ -109,6 +113,16 @@ export class ResourceClock {
     if (span === undefined) return undefined;
     const fraction = (this.#now() - span.start) / (span.end - span.start);
     return Math.min(99, Math.max(0, Math.floor(fraction * 100)));
+  }
+
+  /** The modelled snapshots still pending: what EC2's limit of pending snapshots counts. */
+  pendingSnapshotCount(): number {
+    return [...this.#snapshots.keys()].filter((snapshotId) => this.snapshotProgress(snapshotId) !== undefined).length;
+  }
+
+  /** EC2's limit on an account's pending snapshots in a region (the profile's). */
+  get pendingSnapshotLimit(): number {
+    return this.#profile.limits.pendingSnapshots;
   }
 
   isImagePending(imageId: string): boolean {

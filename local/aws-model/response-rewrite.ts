@@ -159,12 +159,24 @@ function rewriteVolume(item: string, clock: ResourceClock): ModelledItem {
   };
 }
 
+/**
+ * Every snapshot is filtered again on its status, changed or not: the proxy forwards a
+ * `status` filter's DescribeSnapshots without it (moto would drop a snapshot it has completed
+ * that the model still has pending), so the filter is applied here (STRIPPED_FILTERS).
+ */
 function rewriteSnapshot(item: string, clock: ResourceClock): ModelledItem {
   const progress = clock.snapshotProgress(tagValue(item, 'snapshotId') ?? '');
-  if (progress === undefined || tagValue(item, 'status') !== 'completed') return { xml: item, changed: false, values: {} };
+  if (progress === undefined || tagValue(item, 'status') !== 'completed') return { xml: item, changed: true, values: { status: [tagValue(item, 'status') ?? ''] } };
   const xml = replaceValue(replaceValue(item, 'status', 'completed', 'pending'), 'progress', /^\d+%$/, `${progress}%`);
   return { xml, changed: true, values: { status: ['pending'] } };
 }
+
+/**
+ * Filters moto must not apply, by action: moto's state is readier than the model's, so it would
+ * leave out what the model still has in a transitional state. The proxy forwards the call
+ * without them and the rewrite filters on the modelled state.
+ */
+export const STRIPPED_FILTERS: Readonly<Record<string, readonly string[]>> = { DescribeSnapshots: ['status'] };
 
 function rewriteImage(item: string, clock: ResourceClock): ModelledItem {
   if (!clock.isImagePending(tagValue(item, 'imageId') ?? '') || tagValue(item, 'imageState') !== 'available') {
@@ -227,6 +239,12 @@ export async function observeAnswer(request: Ec2Request, xml: string, clock: Res
       if (imageId !== undefined) clock.imageRegistered(imageId);
       return;
     }
+    case 'DeleteSnapshot': {
+      // A pending snapshot deleted no longer counts against the account's pending snapshots.
+      const snapshotId = params.get('SnapshotId');
+      if (snapshotId !== null) clock.snapshotDeleted(snapshotId);
+      return;
+    }
     default:
       return;
   }
@@ -257,6 +275,13 @@ export function refusalFor(request: Ec2Request, clock: ResourceClock): Ec2Error 
       const volumeId = params.get('VolumeId') ?? '';
       if (clock.isAttaching(volumeId) || clock.detaching(volumeId) !== undefined) {
         return { status: 400, code: 'VolumeInUse', message: `Volume ${volumeId} is currently attached to an instance` };
+      }
+      return undefined;
+    }
+    case 'CreateSnapshot': {
+      const pending = clock.pendingSnapshotCount();
+      if (pending >= clock.pendingSnapshotLimit) {
+        return { status: 400, code: 'PendingSnapshotLimitExceeded', message: `The maximum number of pending snapshots (${clock.pendingSnapshotLimit}) has been reached.` };
       }
       return undefined;
     }

@@ -126,8 +126,13 @@ describe('build-image definition', () => {
         expect(state.Catch?.[0]?.Next, name).not.toBe('Build failed?');
         continue;
       }
-      // A pool miss is no failure (the next test): the build creates its own volume.
+      // A pool miss is no failure (the next test): the build creates its own volume. A refused
+      // snapshot waits for the account's room first (the resource-waits function decides).
       if (POOL_MISSES[name] !== undefined) continue;
+      if (name === 'Create snapshot') {
+        expect(state.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.snapshotRefusal', Next: 'Wait for snapshot capacity' }]);
+        continue;
+      }
       if ((state.Type === 'Task' && state.Resource !== 'arn:aws:states:::events:putEvents') || state.Type === 'Map') {
         expect(state.Catch, `${name} catches everything into Build failed?`).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Build failed?' }]);
       }
@@ -163,7 +168,7 @@ describe('build-image definition', () => {
   it('waits for its volumes, snapshot and image through the resource-waits queue, each wait bounded by polling.maxAttempts and paced by its polling interval', () => {
     const all = states();
     const waits = Object.entries(all).filter(([, state]) => (state.Parameters as { QueueUrl?: string } | undefined)?.QueueUrl === RESOURCE_WAITS_QUEUE_URL);
-    expect(waits.map(([name]) => name)).toEqual(['Wait for the new volume', 'Wait for the volume to detach', 'Wait for the snapshot', 'Wait for the image']);
+    expect(waits.map(([name]) => name)).toEqual(['Wait for the new volume', 'Wait for snapshot capacity', 'Wait for the volume to detach', 'Wait for the snapshot', 'Wait for the image']);
     for (const [name, wait] of waits) {
       expect(wait.Resource, name).toBe('arn:aws:states:::sqs:sendMessage.waitForTaskToken');
       const body = (wait.Parameters as { MessageBody: Record<string, unknown> }).MessageBody;

@@ -8,6 +8,7 @@ import {
   CreateSnapshotCommand,
   CreateTagsCommand,
   CreateVolumeCommand,
+  DeleteSnapshotCommand,
   DeleteVolumeCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
@@ -192,6 +193,30 @@ describe('the EC2 model proxy', () => {
       (state) => state === 'available',
     );
     expect(states).toEqual(['pending', 'available']);
+  });
+
+  it('lists a modelled pending snapshot as pending under a status filter, refuses snapshots past the account\'s limit, and frees room when one is deleted', async () => {
+    const limited = await startModelledAws({ profile: { ...profile, latencySeconds: { ...profile.latencySeconds, snapshotBase: 1000 }, limits: { pendingSnapshots: 2 } } });
+    const client = new EC2Client(localAwsClientConfig(limited.endpoint));
+    try {
+      const { VolumeId } = await client.send(new CreateVolumeCommand({ AvailabilityZone: zone, Size: 1 }));
+      const pendingIds = async (): Promise<string[]> =>
+        ((await client.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'status', Values: ['pending'] }] }))).Snapshots ?? []).map((snapshot) => snapshot.SnapshotId ?? '');
+      const first = (await client.send(new CreateSnapshotCommand({ VolumeId }))).SnapshotId ?? '';
+      const second = (await client.send(new CreateSnapshotCommand({ VolumeId }))).SnapshotId ?? '';
+      // moto has completed both: only the model knows they are pending, and says so under the filter.
+      expect((await pendingIds()).sort()).toEqual([first, second].sort());
+      const { Snapshots: completed = [] } = await client.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'status', Values: ['completed'] }] }));
+      expect(completed.map((snapshot) => snapshot.SnapshotId)).not.toContain(first);
+
+      expect(await errorOf(client.send(new CreateSnapshotCommand({ VolumeId })))).toMatchObject({ name: 'PendingSnapshotLimitExceeded', status: 400 });
+      await client.send(new DeleteSnapshotCommand({ SnapshotId: first }));
+      expect(await pendingIds()).toEqual([second]);
+      await expect(client.send(new CreateSnapshotCommand({ VolumeId }))).resolves.toMatchObject({ State: expect.any(String) as string });
+    } finally {
+      client.destroy();
+      await limited.stop();
+    }
   });
 
   it('throttles a burst past the bucket with RequestLimitExceeded and recovers after refill', async () => {
