@@ -74,14 +74,22 @@ export async function runWorker(configPath: string): Promise<number> {
 async function drainOnScaleIn(config: WorkerConfig, worker: Worker, logger: Logger, signal: AbortSignal): Promise<boolean> {
   const membership = config.autoScaling;
   if (membership === undefined) throw new Error('not a member of an Auto Scaling group');
-  const [{ AutoScalingClient }, { drainWhenTerminating }] = await Promise.all([
+  const [{ AutoScalingClient }, { drainWhenTerminating }, { protectWhileBusy, ScaleInProtection }] = await Promise.all([
     import('@aws-sdk/client-auto-scaling'),
     import('../worker/daemon/lifecycle.ts'),
+    import('../worker/daemon/scale-in-protection.ts'),
   ]);
   // On EC2 the instance role; in the local factory its endpoint and test credentials, as its other clients.
   const settings =
     config.endpoint === undefined ? { region: config.region } : (await import('../local/moto-server.ts')).localAwsClientConfig(config.endpoint, config.region);
   const autoscaling = new AutoScalingClient(settings);
   const imds = config.imdsEndpoint === undefined ? {} : { endpoint: config.imdsEndpoint };
-  return drainWhenTerminating({ worker, membership, autoscaling, imds, log: logger, signal, drainTimeoutMs: config.drainTimeoutSeconds * 1000 });
+  const instanceId = worker.identity?.instanceId;
+  // While it has builds, scale-in picks another host (scale-in-protection.ts).
+  const stopProtecting = instanceId === undefined ? () => undefined : protectWhileBusy(worker, new ScaleInProtection({ autoscaling, membership, instanceId, log: logger }));
+  try {
+    return await drainWhenTerminating({ worker, membership, autoscaling, imds, log: logger, signal, drainTimeoutMs: config.drainTimeoutSeconds * 1000 });
+  } finally {
+    stopProtecting();
+  }
 }

@@ -134,6 +134,32 @@ describe('the fleet of chroot hosts', () => {
     expect(Number(hooks[0]?.HeartbeatTimeout)).toBeGreaterThan(1800 + 20);
   });
 
+  it('replaces hosts one at a time on a deploy that changes them, each draining through the hook, with scaling suspended meanwhile', () => {
+    const group = resource('WorkerAutoScalingGroup') as Resource & { UpdatePolicy?: { AutoScalingRollingUpdate?: Node } };
+    expect(group.UpdatePolicy?.AutoScalingRollingUpdate).toMatchObject({ MaxBatchSize: 1, MinInstancesInService: 0 });
+    expect(group.UpdatePolicy?.AutoScalingRollingUpdate?.SuspendProcesses).toEqual(expect.arrayContaining(['AlarmNotification', 'ReplaceUnhealthy']));
+  });
+
+  it('gives the hosts a security group of their own, with no inbound rule, when the VPC is given', () => {
+    const group = resource('WorkerSecurityGroup');
+    expect(group.Condition).toBe('HasWorkerVpc');
+    expect(props('WorkerSecurityGroup').SecurityGroupIngress).toBeUndefined();
+    const egress = props('WorkerSecurityGroup').SecurityGroupEgress as { IpProtocol: string; FromPort: number }[];
+    expect(egress.map((rule) => `${rule.IpProtocol}/${rule.FromPort}`).sort()).toEqual(['tcp/443', 'tcp/53', 'tcp/80', 'udp/53']);
+    expect((props('WorkerLaunchTemplate').LaunchTemplateData as Node).SecurityGroupIds).toEqual({
+      'Fn::If': ['HasWorkerVpc', [{ Ref: 'WorkerSecurityGroup' }], { Ref: 'AWS::NoValue' }],
+    });
+    expect(template.Parameters?.WorkerVpcId).toMatchObject({ Type: 'String', Default: '' });
+  });
+
+  it('lets the hosts protect themselves from scale-in while they have builds, in their own group only', () => {
+    const role = props('WorkerInstanceRole');
+    const statements = ((role.Policies as { PolicyDocument: { Statement: Node[] } }[]).flatMap((policy) => policy.PolicyDocument.Statement));
+    const protect = statements.find((statement) => statement.Sid === 'ProtectWhileBusy');
+    expect(protect?.Action).toBe('autoscaling:SetInstanceProtection');
+    expect(JSON.stringify(protect?.Resource)).toContain('autoScalingGroupName/ami-factory-ci-workers');
+  });
+
   it('scales out on waiting claims from zero hosts, and in one host at a time after 15 idle minutes', () => {
     const queueDepth = {
       Namespace: 'AWS/SQS',

@@ -200,12 +200,16 @@ describe('the deployment\'s IAM policies', () => {
     expect(queueReads).toEqual(['GetAtt:ClaimsQueue.Arn', expect.stringMatching(/:ami-factory-ci-host-i-\*$/) as string]);
   });
 
-  it('lets a host complete lifecycle actions of this stage\'s worker group only', () => {
+  it('lets a host complete lifecycle actions and set its scale-in protection in this stage\'s worker group only', () => {
     const worker = statementsOf(template.Resources.WorkerInstanceRole as Resource);
     const scaling = worker.filter((entry) => list(entry.Action).some((action) => action.startsWith('autoscaling:')));
     expect(scaling.map((entry) => [entry.Action, resourceText(entry.Resource)])).toEqual([
       [
         'autoscaling:CompleteLifecycleAction',
+        'arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/ami-factory-ci-workers',
+      ],
+      [
+        'autoscaling:SetInstanceProtection',
         'arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/ami-factory-ci-workers',
       ],
     ]);

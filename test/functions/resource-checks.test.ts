@@ -76,6 +76,7 @@ describe('judge', () => {
       'volume-detached': 'volume',
       'snapshot-completed': 'snapshot',
       'image-available': 'image',
+      'snapshot-capacity': 'account',
     });
   });
 });

@@ -13,6 +13,7 @@ export class BuildSlots {
   readonly capacity: number;
   readonly #held = new Map<string, Ec2DeviceNameLease>();
   #waiters: (() => void)[] = [];
+  readonly #watchers = new Set<(used: number) => void>();
 
   constructor(capacity: number) {
     this.capacity = capacity;
@@ -24,6 +25,16 @@ export class BuildSlots {
 
   get hasFree(): boolean {
     return this.#held.size < this.capacity;
+  }
+
+  /** Hears the number of slots in use after each change; returns the way to stop hearing it. */
+  watch(listener: (used: number) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#watchers) listener(this.#held.size);
   }
 
   lease(buildId: string): Ec2DeviceNameLease | undefined {
@@ -38,6 +49,7 @@ export class BuildSlots {
     if (this.#held.has(buildId)) throw new Error(`internal: build ${buildId} already holds a slot`);
     if (!this.hasFree) throw new NoFreeSlotError(`all ${this.capacity} build slots of this host are taken`);
     this.#held.set(buildId, lease);
+    this.#changed();
   }
 
   /**
@@ -46,6 +58,7 @@ export class BuildSlots {
    */
   restore(buildId: string, lease: Ec2DeviceNameLease): void {
     this.#held.set(buildId, lease);
+    this.#changed();
   }
 
   /** Gives the build's device name back and frees its slot; idempotent. */
@@ -54,6 +67,7 @@ export class BuildSlots {
     if (lease === undefined) return;
     await lease.release();
     this.#held.delete(buildId);
+    this.#changed();
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake();

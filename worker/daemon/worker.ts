@@ -98,6 +98,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.#context?.identity;
   }
 
+  /** Hears how many build slots are in use after each claim, restore and release (scale-in-protection.ts). */
+  watchSlots(listener: (used: number) => void): () => void {
+    return this.#slots.watch(listener);
+  }
+
   get hostQueueUrl(): string | undefined {
     return this.#context?.hostQueueUrl;
   }
