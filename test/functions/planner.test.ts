@@ -313,6 +313,15 @@ describe('volume pools', () => {
     expect(scratch.volumePool).toBeNull();
   });
 
+  it('refuses a template that would tag its volume as a pristine pool volume, in any case: a build would take it after it', () => {
+    expect(
+      problemsOf(() => plan({ root_volume_tags: { 'ami-factory:volume-pool': 'vp-000000000000000000000000', 'AMI-Factory:Volume-Pool-Family': 'x/y' } }, SOURCE, { volumePools: true })),
+    ).toEqual([
+      expect.objectContaining({ path: 'builders[0].root_volume_tags["ami-factory:volume-pool"]' }),
+      expect.objectContaining({ path: 'builders[0].root_volume_tags["AMI-Factory:Volume-Pool-Family"]' }),
+    ]);
+  });
+
   it('leaves room on the volume for the tags the workflow and the pools add', () => {
     const tags = Object.fromEntries(Array.from({ length: 50 }, (_, index) => [`t${index}`, 'x']));
     expect(problemsOf(() => plan({ root_volume_tags: tags }))).toEqual([
