@@ -7,6 +7,8 @@
  *   the end of the call that started it) its wait ended: the checks' pacing, the resource-waits
  *   function and SQS;
  * - claim: waiting for a host (queue and claim);
+ * - room: a CreateSnapshot refused at the account's pending-snapshot limit, until it was let
+ *   through (the snapshot-capacity wait);
  * - worker: provisioning beyond the attachment's own latency (the fake hosts provision
  *   nothing: this is the worker protocol's cost);
  * - (apart) volume ready: from the host's claim to the host starting to provision, which a
@@ -36,6 +38,8 @@ export interface BuildTimeline {
   overhead: number;
   pollGranularity: number;
   claim: number;
+  /** Waiting for room among the account's pending snapshots: from the first CreateSnapshot to the one that was let through. */
+  snapshotRoom: number;
   worker: number;
   workflow: number;
   /** State transitions (states entered), and the workflow's own EC2 calls. */
@@ -93,9 +97,12 @@ export function buildTimeline(events: readonly HistoryEvent[], profile: AwsModel
   const readyAfter = (call: StateSpan | undefined, latencySeconds: number): number | undefined =>
     call === undefined ? undefined : call.exitedMs + latencySeconds * 1000;
 
+  const createSnapshots = spans.filter((span) => span.name === 'Create snapshot');
+  const lastCreateSnapshot = createSnapshots.at(-1);
+  const snapshotRoom = lastCreateSnapshot === undefined || createSnapshots[0] === undefined ? 0 : seconds(lastCreateSnapshot.enteredMs - createSnapshots[0].enteredMs);
   const pollGranularity =
     lateBy(first('Wait for the new volume'), readyAfter(first('Create volume'), latency.createVolume * scale)) +
-    lateBy(first('Wait for the snapshot'), readyAfter(first('Create snapshot'), snapshotSeconds)) +
+    lateBy(first('Wait for the snapshot'), readyAfter(lastCreateSnapshot, snapshotSeconds)) +
     lateBy(first('Wait for the image'), readyAfter(first('Register image'), latency.registerImage * scale));
   const claimSpan = first('Claim a host');
   const claim = claimSpan === undefined ? 0 : seconds(claimSpan.exitedMs - claimSpan.enteredMs);
@@ -112,8 +119,9 @@ export function buildTimeline(events: readonly HistoryEvent[], profile: AwsModel
     overhead,
     pollGranularity,
     claim,
+    snapshotRoom,
     worker,
-    workflow: overhead - pollGranularity - claim - worker,
+    workflow: overhead - pollGranularity - claim - snapshotRoom - worker,
     transitions: spans.length,
     ec2Calls,
   };

@@ -121,10 +121,10 @@ async function runPhase(title: string, pooled: boolean): Promise<Phase> {
   const calls = total(stats?.calls) - total(before?.calls);
 
   console.log(`\n${title}: ${builds} builds at once on ${hosts} hosts, profile ${values.profile}, time x${profile.timeScale}, buckets x${bucketScale}`);
-  console.log(`${'build'.padEnd(6)}${'floor'.padStart(7)}${'taken'.padStart(7)}${'ratio'.padStart(7)}${'extra'.padStart(7)} = ${'polls'.padStart(7)}${'claim'.padStart(7)}${'worker'.padStart(7)}${'steps'.padStart(7)}  ${'volume'.padStart(7)}  transitions/EC2 calls`);
+  console.log(`${'build'.padEnd(6)}${'floor'.padStart(7)}${'taken'.padStart(7)}${'ratio'.padStart(7)}${'extra'.padStart(7)} = ${'polls'.padStart(7)}${'claim'.padStart(7)}${'room'.padStart(7)}${'worker'.padStart(7)}${'steps'.padStart(7)}  ${'volume'.padStart(7)}  transitions/EC2 calls`);
   const row = (label: string, t: Omit<BuildTimeline, 'pooled'>): void => {
     console.log(
-      `${label.padEnd(6)}${s(t.floor)}${s(t.taken)}${(t.taken / t.floor).toFixed(2).padStart(7)}${s(t.overhead)} = ${s(t.pollGranularity)}${s(t.claim)}${s(t.worker)}${s(t.workflow)}  ${s(t.volumeReady)}  ${t.transitions}/${t.ec2Calls}`,
+      `${label.padEnd(6)}${s(t.floor)}${s(t.taken)}${(t.taken / t.floor).toFixed(2).padStart(7)}${s(t.overhead)} = ${s(t.pollGranularity)}${s(t.claim)}${s(t.snapshotRoom)}${s(t.worker)}${s(t.workflow)}  ${s(t.volumeReady)}  ${t.transitions}/${t.ec2Calls}`,
     );
   };
   if (builds <= 12) {
@@ -143,6 +143,7 @@ async function runPhase(title: string, pooled: boolean): Promise<Phase> {
     overhead: mean(timelines, (t) => t.overhead),
     pollGranularity: mean(timelines, (t) => t.pollGranularity),
     claim: mean(timelines, (t) => t.claim),
+    snapshotRoom: mean(timelines, (t) => t.snapshotRoom),
     worker: mean(timelines, (t) => t.worker),
     workflow: mean(timelines, (t) => t.workflow),
     volumeReady: mean(timelines, (t) => t.volumeReady),
@@ -152,6 +153,8 @@ async function runPhase(title: string, pooled: boolean): Promise<Phase> {
   console.log(`all ${builds} in ${wallSeconds.toFixed(1)} s; ${builds - failed.length} succeeded, ${failed.length} failed${pooled ? `; ${timelines.filter((t) => t.pooled).length} took a pooled volume` : ''}`);
   console.log(`EC2 calls through the model: ${calls}, throttled (RequestLimitExceeded): ${throttled}`);
   for (const result of failed.slice(0, 5)) console.log(`  failed: ${result.error ?? ''}: ${result.cause ?? ''}`);
+  const refused = timelines.filter((t) => t.snapshotRoom > 0).length;
+  if (refused > 0) console.log(`${refused} builds met the account's limit of ${profile.limits.pendingSnapshots} pending snapshots and waited for room`);
   return { timelines, failed: failed.length };
 }
 

@@ -49,6 +49,8 @@ export interface Ec2TaskOptions {
   read?: boolean;
   /** false: one call, no retry, for a call whose failure has a way round (onFailure) that a late retry could spoil. */
   retried?: boolean;
+  /** Fewer retries than the default, for a call whose failure has a way round (onFailure) that is cheaper than retrying. */
+  maxAttempts?: number;
   /** Where a failure goes instead of the build's failure, and where its error is kept. */
   onFailure?: { resultPath: string; next: string };
 }
@@ -62,7 +64,7 @@ export function ec2Task(action: string, options: Ec2TaskOptions): State {
     Parameters: options.parameters,
     ...(options.resultSelector === undefined ? {} : { ResultSelector: options.resultSelector }),
     ResultPath: options.resultPath,
-    ...(options.retried === false ? {} : { Retry: EC2_RETRY(options.read === true ? 8 : 6) }),
+    ...(options.retried === false ? {} : { Retry: EC2_RETRY(options.maxAttempts ?? (options.read === true ? 8 : 6)) }),
     ...(options.next === null
       ? { End: true }
       : {

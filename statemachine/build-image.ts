@@ -315,7 +315,10 @@ const snapshot: States = {
     resultSelector: { 'SnapshotId.$': '$.SnapshotId' },
     resultPath: '$.snapshot',
     // EC2 names every refusal alike (Ec2.Ec2Exception, its code not even in the cause): the
-    // wait tells the account's 100 pending snapshots from any other reason.
+    // wait tells the account's 100 pending snapshots from any other reason. Two retries only:
+    // at the limit every refused call also spends a token of the bucket CreateVolume,
+    // AttachVolume and DeleteVolume share, and the wait handles throttling as well.
+    maxAttempts: 2,
     onFailure: { resultPath: '$.snapshotRefusal', next: 'Wait for snapshot capacity' },
     next: 'Detach volume',
   }),

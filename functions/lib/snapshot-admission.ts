@@ -2,7 +2,8 @@
  * Admission to the account's pending snapshots (EC2 allows 100 per region): the builds whose
  * CreateSnapshot was refused wait (`snapshot-capacity`, contract/resource-wait.ts) and go on
  * as room appears, as many as there is room for, the longest-waiting first. A refusal while the
- * account was well below the limit was not about room: that build fails with its refusal.
+ * account was well below the limit was not about room: that build fails with its refusal,
+ * unless EC2 throttled the call (then it is tried again once the wait has made one check).
  *
  * Several batches may decide at once (the function runs in parallel): they may let more builds
  * go than there is room for, and those are refused again and wait again. The bound is each
@@ -25,6 +26,14 @@ export function pendingSnapshotLimit(): number {
   return Number.isInteger(configured) && configured > 0 ? configured : PENDING_SNAPSHOT_LIMIT;
 }
 
+/**
+ * EC2's throttling (RequestLimitExceeded) says "Request limit exceeded." in every SDK's cause:
+ * a throttled CreateSnapshot is tried again after a check, never failed for want of a reason.
+ */
+function throttled(wait: ResourceWaitTask): boolean {
+  return /request limit exceeded/i.test(wait.refusal?.Cause ?? '');
+}
+
 function refusalText(wait: ResourceWaitTask): string {
   const refusal = wait.refusal;
   if (refusal === undefined) return 'CreateSnapshot was refused';
@@ -37,7 +46,11 @@ export function admit(waiters: readonly CapacityWaiter[], pending: number, limit
   const pendingSnapshots = { count: pending, limit };
   let room = Math.max(0, limit - pending);
   for (const waiter of [...waiters].sort((a, b) => a.since.getTime() - b.since.getTime())) {
-    if (waiter.checksSoFar === 0 && pending < limit - SNAPSHOT_CAPACITY_MARGIN) {
+    const firstCheck = waiter.checksSoFar === 0;
+    if (firstCheck && throttled(waiter.wait)) {
+      // Give the bucket a pause (the next check) before the call is made again.
+      decided.set(waiter, { state: 'full', pendingSnapshots });
+    } else if (firstCheck && pending < limit - SNAPSHOT_CAPACITY_MARGIN) {
       const failure = `${refusalText(waiter.wait)}; the account had ${pending} of its ${limit} pending snapshots, so not for want of room`;
       decided.set(waiter, { state: 'refused', pendingSnapshots, failure });
     } else if (room > 0) {

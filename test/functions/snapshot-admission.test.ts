@@ -40,6 +40,11 @@ describe('snapshot admission', () => {
     });
     // Near the limit the refusal may well have been about room: it waits, and goes on.
     expect(admit([first], 95, 100).get(first)?.state).toBe('room');
+    // Throttled, not refused: tried again after a pause (the next check), even with plenty of room.
+    const throttledWaiter = waiter('throttled', 0, 0);
+    throttledWaiter.wait.refusal = { Error: 'Ec2.Ec2Exception', Cause: 'Request limit exceeded. (Service: Ec2, Status Code: 503)' };
+    expect(admit([throttledWaiter], 40, 100).get(throttledWaiter)?.state).toBe('full');
+    expect(admit([{ ...throttledWaiter, checksSoFar: 1 }], 40, 100).values().next().value?.state).toBe('room');
     // Later checks find room, never a reason to fail.
     const later = waiter('later', 0, 3);
     expect(admit([later], 40, 100).get(later)?.state).toBe('room');
