@@ -70,7 +70,7 @@ describe('a build whose account is at its limit of pending snapshots', () => {
     const build = input();
     const executionArn = await local.aws.startExecution(build);
 
-    // Refused through its retries (about half a minute), then waiting.
+    // Refused through its two retries (seconds), then waiting.
     const deadline = Date.now() + 120_000;
     while (!statesEntered(await executionHistory(local.aws.clients.sfn, executionArn)).includes('Wait for snapshot capacity')) {
       if (Date.now() > deadline) throw new Error('the build never waited for snapshot capacity');
