@@ -64,6 +64,17 @@ export function volumePoolKey(spec: VolumeSpec): string {
   return `vp-${createHash('sha256').update(canonical).digest('hex').slice(0, 24)}`;
 }
 
+/**
+ * The pool a volume CreateVolume would make belongs to, with its specification; null for a
+ * volume made from nothing (or of no stated size, which a planned volume always has).
+ */
+export function poolTarget(createVolume: Partial<VolumeSpec>): { key: string; spec: VolumeSpec } | null {
+  const { SnapshotId, Size, VolumeType, Iops, Throughput, Encrypted, KmsKeyId } = createVolume;
+  if (SnapshotId === undefined || Size === undefined) return null;
+  const spec: VolumeSpec = { SnapshotId, Size, VolumeType, Iops, Throughput, Encrypted, KmsKeyId };
+  return { key: volumePoolKey(spec), spec };
+}
+
 /** In the execution input when the factory keeps pools and the build's volume is restored from a snapshot. */
 export const VolumePoolRefSchema = z.object({
   /** The pool whose volumes this build may take (in its host's zone). */

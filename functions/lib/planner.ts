@@ -38,7 +38,7 @@ import {
   type Timeouts,
 } from '../../contract/execution.ts';
 import { FAMILY_TAG } from '../../contract/factory-config.ts';
-import { TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolKey, type VolumePoolRef, type VolumeSpec } from '../../contract/volume-pool.ts';
+import { poolTarget, TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, type VolumePoolRef } from '../../contract/volume-pool.ts';
 import type { Target } from '../../contract/targets.ts';
 import { ProblemError } from './http.ts';
 import { copyOptionsOf, planRelease } from './release-plan.ts';
@@ -444,12 +444,12 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
  * (a from_scratch volume is empty and made at once). Taking a pooled volume gives it the tags
  * CreateVolume would have, and marks it taken.
  */
-function volumePoolOf(createVolume: { SnapshotId?: string | undefined; Size: number; TagSpecifications: { Tags: Tag[] }[] } & Omit<VolumeSpec, 'SnapshotId' | 'Size'>): VolumePoolRef | null {
-  const { SnapshotId } = createVolume;
-  if (SnapshotId === undefined) return null;
+function volumePoolOf(createVolume: Parameters<typeof poolTarget>[0] & { TagSpecifications: { Tags: Tag[] }[] }): VolumePoolRef | null {
+  const target = poolTarget(createVolume);
+  if (target === null) return null;
   const tags = createVolume.TagSpecifications.flatMap((specification) => specification.Tags);
   return {
-    key: volumePoolKey({ ...createVolume, SnapshotId }),
+    key: target.key,
     takeTags: [...tags.map(({ Key, Value }) => ({ Key: Key ?? '', Value: Value ?? '' })), { Key: VOLUME_POOL_TAG, Value: TAKEN }],
   };
 }

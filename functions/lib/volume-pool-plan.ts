@@ -8,7 +8,7 @@
  */
 import type { Volume } from '@aws-sdk/client-ec2';
 import type { Family } from '../../contract/factory-config.ts';
-import { TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolKey, type VolumePoolConfig, type VolumeSpec } from '../../contract/volume-pool.ts';
+import { TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, type VolumePoolConfig, type VolumeSpec } from '../../contract/volume-pool.ts';
 
 /** One family's pool as it should be. */
 export interface PoolPlan {
@@ -43,14 +43,6 @@ export const ORPHANED_ATTACHMENT_MS = 60 * 60 * 1000;
 
 /** The family tag's value: the factory (its stack prefix) and the family, so two factories in an account keep to their own. */
 export const poolFamilyTag = (owner: string, family: string): string => `${owner}/${family}`;
-
-/** The pool's key for the specification CreateVolume would get; null for a volume made from nothing. */
-export function poolTargetOf(createVolume: Omit<VolumeSpec, 'SnapshotId'> & { SnapshotId?: string | undefined }): PoolPlan['target'] {
-  const { SnapshotId, Size, VolumeType, Iops, Throughput, Encrypted, KmsKeyId } = createVolume;
-  if (SnapshotId === undefined) return null;
-  const spec: VolumeSpec = { SnapshotId, Size, VolumeType, Iops, Throughput, Encrypted, KmsKeyId };
-  return { key: volumePoolKey(spec), spec };
-}
 
 const tagOf = (volume: Volume, key: string): string | undefined => volume.Tags?.find((tag) => tag.Key === key)?.Value;
 

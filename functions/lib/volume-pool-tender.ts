@@ -20,7 +20,7 @@ import {
   type VolumeType,
 } from '@aws-sdk/client-ec2';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG } from '../../contract/volume-pool.ts';
+import { poolTarget, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG } from '../../contract/volume-pool.ts';
 import { ec2, isAwsError, s3 } from './aws.ts';
 import { artifactsBucket, pollingConfig, stateMachine, timeoutsConfig } from './config.ts';
 import { familyBundle, type LoadedFactoryConfig } from './factory-config.ts';
@@ -29,7 +29,7 @@ import type { Logger } from './log.ts';
 import { planBuild } from './planner.ts';
 import { resolveSourceImage } from './source-image.ts';
 import { validateBundle } from './bundle-validation.ts';
-import { poolFamilyTag, pooledFamilies, poolTargetOf, tendingActions, type PoolPlan, type PoolVolumeToCreate } from './volume-pool-plan.ts';
+import { poolFamilyTag, pooledFamilies, tendingActions, type PoolPlan, type PoolVolumeToCreate } from './volume-pool-plan.ts';
 
 /** What one tending did, for the log and the caller. */
 export interface TendingReport {
@@ -82,7 +82,7 @@ async function planFamily(config: LoadedFactoryConfig, family: string, now: Date
     family,
     now,
   });
-  return poolTargetOf(planned.createVolume as Parameters<typeof poolTargetOf>[0]);
+  return poolTarget(planned.createVolume);
 }
 
 function problemOf(error: unknown): string {
