@@ -23,7 +23,7 @@
 import { CreateVolumeCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolKey } from '../contract/volume-pool.ts';
+import { VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolKey, volumePoolRefFor } from '../contract/volume-pool.ts';
 import { loadAwsModelProfile } from '../local/aws-model/index.ts';
 import { buildImageInput } from '../test/statemachine/support/build-input.ts';
 import { HOST_ZONE, startLocalBuildImage } from '../test/statemachine/support/local-aws.ts';
@@ -103,9 +103,7 @@ async function runPhase(title: string, pooled: boolean): Promise<Phase> {
       // The deployment's defaults (functions/lib/config.ts): a build waits up to 30 minutes for a host.
       timeouts: { claimSeconds: 1800, provisionSeconds: 3600, heartbeatSeconds: 120 },
     });
-    if (!pooled) return input;
-    const tags = input.createVolume.TagSpecifications?.[0]?.Tags ?? [];
-    return { ...input, volumePool: { key: poolKey, takeTags: [...tags.map(({ Key = '', Value = '' }) => ({ Key, Value })), { Key: VOLUME_POOL_TAG, Value: TAKEN }] } };
+    return pooled ? { ...input, volumePool: volumePoolRefFor(input.createVolume) } : input;
   });
   const started = performance.now();
   const executionArns = await Promise.all(inputs.map((input) => local.aws.startExecution(input)));

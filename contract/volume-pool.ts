@@ -85,6 +85,20 @@ export const VolumePoolRefSchema = z.object({
 
 export type VolumePoolRef = z.infer<typeof VolumePoolRefSchema>;
 
+/**
+ * The pool a build's CreateVolume request could be served from, and how a volume taken from it
+ * is tagged: the tags CreateVolume would have given, and the pool tag set to TAKEN. Null for a
+ * volume made from nothing, which has no pool.
+ */
+export function volumePoolRefFor(
+  createVolume: Partial<VolumeSpec> & { TagSpecifications?: { Tags?: { Key?: string | undefined; Value?: string | undefined }[] | undefined }[] | undefined },
+): VolumePoolRef | null {
+  const target = poolTarget(createVolume);
+  if (target === null) return null;
+  const tags = (createVolume.TagSpecifications ?? []).flatMap((specification) => specification.Tags ?? []);
+  return { key: target.key, takeTags: [...tags.map(({ Key, Value }) => ({ Key: Key ?? '', Value: Value ?? '' })), { Key: VOLUME_POOL_TAG, Value: TAKEN }] };
+}
+
 /** What the workflow sends to the pools queue when it took a volume: that pool wants a refill. */
 export const PoolDrawnMessageSchema = z.strictObject({ poolKey: z.string().regex(VOLUME_POOL_KEY), availabilityZone: z.string().min(1) });
 

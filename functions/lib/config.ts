@@ -165,3 +165,8 @@ export function targetExternalId(): string | undefined {
   if (!/^[\w+=,.@:/-]{2,1224}$/.test(id)) throw new ConfigError('TARGET_EXTERNAL_ID must be 2 to 1224 of letters, digits and +=,.@:/-');
   return id;
 }
+
+/** The limit the account's pending snapshots are held to (snapshot-admission.ts): EC2's, unless PENDING_SNAPSHOT_LIMIT says otherwise (tests). */
+export function pendingSnapshotLimitConfig(fallback: number): number {
+  return integerEnv('PENDING_SNAPSHOT_LIMIT', fallback, 1, 100_000);
+}

@@ -38,7 +38,7 @@ import {
   type Timeouts,
 } from '../../contract/execution.ts';
 import { FAMILY_TAG } from '../../contract/factory-config.ts';
-import { poolTarget, TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, type VolumePoolRef } from '../../contract/volume-pool.ts';
+import { VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolRefFor } from '../../contract/volume-pool.ts';
 import type { Target } from '../../contract/targets.ts';
 import { ProblemError } from './http.ts';
 import { copyOptionsOf, planRelease } from './release-plan.ts';
@@ -417,7 +417,8 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
     logKey: logKey(buildId),
     target: options.target,
     createVolume,
-    volumePool: options.volumePools === true ? volumePoolOf(createVolume) : null,
+    // Only a volume restored from a snapshot has a pool: a from_scratch volume is empty and made at once.
+    volumePool: options.volumePools === true ? volumePoolRefFor(createVolume) : null,
     createSnapshot: {
       Description: `ami-factory ${buildId}: ${builder.ami_name}`,
       TagSpecifications: [{ ResourceType: 'snapshot', Tags: snapshotTags }],
@@ -436,21 +437,6 @@ export function planBuild(request: BuildRequest, source: Image | null, options: 
     timeouts: options.timeouts,
     owner,
     secret: options.secret ?? null,
-  };
-}
-
-/**
- * The pool a build's volume could come from: only a volume restored from a snapshot has one
- * (a from_scratch volume is empty and made at once). Taking a pooled volume gives it the tags
- * CreateVolume would have, and marks it taken.
- */
-function volumePoolOf(createVolume: Parameters<typeof poolTarget>[0] & { TagSpecifications: { Tags: Tag[] }[] }): VolumePoolRef | null {
-  const target = poolTarget(createVolume);
-  if (target === null) return null;
-  const tags = createVolume.TagSpecifications.flatMap((specification) => specification.Tags);
-  return {
-    key: target.key,
-    takeTags: [...tags.map(({ Key, Value }) => ({ Key: Key ?? '', Value: Value ?? '' })), { Key: VOLUME_POOL_TAG, Value: TAKEN }],
   };
 }
 

@@ -10,6 +10,7 @@
  * wait's own (polling.maxAttempts checks).
  */
 import { PENDING_SNAPSHOT_LIMIT, SNAPSHOT_CAPACITY_MARGIN, type ResourceWaitTask } from '../../contract/resource-wait.ts';
+import { pendingSnapshotLimitConfig } from './config.ts';
 import type { Observation } from './resource-checks.ts';
 
 export interface CapacityWaiter {
@@ -22,8 +23,7 @@ export interface CapacityWaiter {
 
 /** The limit the account's pending snapshots are held to: EC2's, or PENDING_SNAPSHOT_LIMIT's (tests). */
 export function pendingSnapshotLimit(): number {
-  const configured = Number.parseInt(process.env.PENDING_SNAPSHOT_LIMIT ?? '', 10);
-  return Number.isInteger(configured) && configured > 0 ? configured : PENDING_SNAPSHOT_LIMIT;
+  return pendingSnapshotLimitConfig(PENDING_SNAPSHOT_LIMIT);
 }
 
 /**

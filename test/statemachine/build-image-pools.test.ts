@@ -11,7 +11,7 @@ import { CreateVolumeCommand, DescribeVolumesCommand, type Tag } from '@aws-sdk/
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionInput } from '../../contract/execution.ts';
-import { TAKEN, VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolKey } from '../../contract/volume-pool.ts';
+import { VOLUME_POOL_FAMILY_TAG, VOLUME_POOL_TAG, volumePoolKey, volumePoolRefFor } from '../../contract/volume-pool.ts';
 import { actionAnswer, callsTo, onlyCallTo, statesEntered } from '../support/executions.ts';
 import { LOCAL_REGION } from '../support/local-aws.ts';
 import { buildImageInput } from './support/build-input.ts';
@@ -32,8 +32,9 @@ afterAll(async () => {
 /** The input the planner writes for a factory that keeps pools. */
 function pooledInput(key = poolKey): ExecutionInput {
   const input = buildImageInput({ sourceSnapshotId: local.sourceSnapshotId });
-  const tags = input.createVolume.TagSpecifications?.[0]?.Tags ?? [];
-  return { ...input, volumePool: { key, takeTags: [...tags.map(({ Key = '', Value = '' }) => ({ Key, Value })), { Key: VOLUME_POOL_TAG, Value: TAKEN }] } };
+  const ref = volumePoolRefFor(input.createVolume);
+  if (ref === null) throw new Error('the test input has a source snapshot');
+  return { ...input, volumePool: { ...ref, key } };
 }
 
 /** A pristine pool volume, as the tender makes them. */
